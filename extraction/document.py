@@ -1,0 +1,892 @@
+"""HTML page → ExtractedDocument (title, body paragraphs, 发文字号, issuer, date).
+
+One BeautifulSoup(lxml) parse per page. The body comes from, in order:
+
+1. ``content_selector`` (a soupsieve CSS selector, first match)          → method "selector"
+2. government CMS containers (#UCAP-CONTENT, .TRS_Editor, ...)           → method "cms"
+3. trafilatura main-text extraction, then a longest-text-block fallback  → method "auto"
+
+Page chrome (navigation, breadcrumbs, visit counters, print/close/font-size buttons, share widgets,
+related-link sidebars, footers) is removed before the text is taken, and chrome-only lines left
+inside the body are dropped, so that two fetches of an unchanged page give the same paragraphs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.element import PreformattedString
+
+from .docmeta import parse_date, parse_doc_number
+from .normalise import content_hash, fold_whitespace, normalise_paragraphs, normalise_text
+
+__all__ = [
+    "CMS_CONTAINERS",
+    "ExtractedDocument",
+    "ExtractionError",
+    "extract_document",
+    "is_not_found_page",
+]
+
+
+class ExtractionError(ValueError):
+    """No body text could be found in a page (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ExtractedDocument:
+    title: str
+    # Display text of the body: chrome removed, reading order, original punctuation kept,
+    # whitespace inside a paragraph folded to single spaces.
+    paragraphs: tuple[str, ...]
+    doc_number: str | None
+    issuer: str | None
+    published_at: str | None  # ISO date
+    method: str  # "selector" | "cms" | "auto"
+
+    @property
+    def normalised_paragraphs(self) -> list[str]:
+        return normalise_paragraphs(self.paragraphs)
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 over the normalised title and paragraphs (see extraction.normalise.content_hash)."""
+        return content_hash(self.title, self.paragraphs)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.paragraphs)
+
+
+# Body containers of Chinese government CMSs, most specific first.
+CMS_CONTAINERS: tuple[str, ...] = (
+    "#UCAP-CONTENT",
+    ".TRS_Editor",
+    ".pages_content",
+    "#zoom",
+    ".article-content",
+    ".article",
+    "#content",
+    ".content",
+)
+# Generic containers must hold at least this much text to be trusted over trafilatura.
+_GENERIC_CONTAINERS = frozenset({".article", "#content", ".content"})
+_GENERIC_MIN_CHARS = 30
+
+_JUNK_TAGS = (
+    "script",
+    "style",
+    "noscript",
+    "iframe",
+    "frame",
+    "template",
+    "object",
+    "embed",
+    "svg",
+    "canvas",
+    "select",
+    "button",
+    "input",
+    "textarea",
+    "map",
+)
+_CHROME_TAGS = frozenset({"nav", "header", "footer", "aside", "form"})
+
+# id/class tokens that mark chrome. A token is a run of letters/digits, camelCase split.
+_CHROME_TOKEN_PARTS = (
+    "crumb",
+    "bread",
+    "sidebar",
+    "related",
+    "relate",
+    "xgwz",
+    "xglj",
+    "xgxx",
+    "visit",
+    "counter",
+    "print",
+    "dayin",
+    "share",
+    "fenxiang",
+    "footer",
+    "copyright",
+    "fontsize",
+    "zihao",
+    "mianbao",
+    "guanbi",
+)
+_CHROME_TOKENS = frozenset(
+    {
+        "side",
+        "position",
+        "location",
+        "weizhi",
+        "dqwz",
+        "count",
+        "hits",
+        "click",
+        "close",
+        "font",
+        "foot",
+        "bottom",
+        "nav",
+        "navbar",
+        "subnav",
+        "topnav",
+        "mainnav",
+        "menu",
+        "toolbar",
+        "tool",
+        "tools",
+    }
+)
+# Ancestors that disqualify an <h1>/.title as the article title (a site logo or banner).
+_SITE_HEADER_TOKENS = frozenset({"header", "head", "top", "topbar", "logo", "banner", "nav", "menu"})
+# ...unless the same element is also marked as the article's own header ("article-header").
+_ARTICLE_TOKENS = frozenset(
+    {"article", "detail", "content", "main", "news", "con", "text", "title", "zw", "wz"}
+)
+_TOKEN_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+
+_BLOCK_TAGS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "caption",
+        "center",
+        "dd",
+        "details",
+        "dialog",
+        "dir",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "html",
+        "legend",
+        "li",
+        "main",
+        "menu",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "tfoot",
+        "thead",
+        "td",
+        "th",
+        "tr",
+        "ul",
+    ]
+)
+_HEADINGS_AND_BLOCKS = ["p", "div", "li", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"]
+
+# ---------------------------------------------------------------------------------------------
+# chrome lines inside the body
+
+# Chrome that is unambiguous wherever it appears: removed from any paragraph.
+_CHROME_SCRUB = re.compile(
+    r"""
+    (?:浏览次数|访问次数|阅读次数|点击次数|浏览量|访问量|阅读量|点击量|点击数|点击率)\s*[:：]\s*\d+\s*次?
+  | [【\[]\s*(?:字体|字号)\s*[:：]?\s*(?:[【\[]?\s*(?:大|中|小|默认|标准|超大)\s*[】\]]?\s*)+[】\]]
+  | (?:字体|字号)\s*[:：]\s*(?:[【\[]?\s*(?:大|中|小|默认|标准|超大)\s*[】\]]?\s*){2,}
+  | [【\[]\s*(?:打印本页|打印此页|打印文章|打印|关闭本页|关闭窗口|关闭|收藏本页|收藏|加入收藏|保存本页|保存|
+              返回顶部|回到顶部|返回首页|返回列表|返回|纠错|我要纠错)\s*[】\]]
+  | 扫一扫在手机(?:上)?(?:打开|查看)当前(?:页|页面)
+  """,
+    re.VERBOSE,
+)
+# Words that are chrome when a line consists of nothing else.
+_CHROME_WORDS = re.compile(
+    r"""
+    打印本页|打印此页|打印文章|打印|关闭本页|关闭窗口|关闭|收藏本页|加入收藏|收藏|保存本页|保存|
+    返回顶部|回到顶部|返回[^\s|｜/]{0,12}|纠错|我要纠错|上一篇|下一篇|
+    (?:浏览次数|访问次数|阅读次数|点击次数|浏览量|访问量|阅读量|点击量|点击数|浏览|阅读|点击)\s*[:：]?\s*\d*\s*次?|
+    (?:字体|字号)\s*[:：]?|(?<![\u4e00-\u9fff])[大中小](?![\u4e00-\u9fff])|
+    分享到|分享|微信|朋友圈|新浪微博|腾讯微博|微博|QQ空间|QQ好友|人人网|豆瓣|
+    [Tt]op|[Pp]rint|[Cc]lose
+    """,
+    re.VERBOSE,
+)
+_CHROME_LEFTOVER = re.compile(r"[\s|｜/·•:：,，、.。\-_>»【】\[\]()（）<《》]*")
+_BREADCRUMB_LINE = re.compile(r"^\s*(?:当前位置|所在位置|您现在的位置|您的位置|现在位置|当前的位置)\s*[:：]")
+# A breadcrumb trail without a label: "首页 > 政策 > 国务院文件".
+_CRUMB_TRAIL = re.compile(r"^\s*(?:首页|网站首页|主页|首 页)\s*[>»›/]")
+# Links to the neighbouring articles: they change whenever the site publishes something.
+_NEIGHBOUR_LINE = re.compile(r"^\s*[【\[]?\s*(?:上一篇|下一篇|上一条|下一条|上篇|下篇)\s*[】\]]?\s*[:：]")
+_INFO_LABELS = (
+    "发布时间|发布日期|发文日期|更新时间|更新日期|时间|日期|信息来源|文章来源|稿件来源|来源|"
+    "作者|责任编辑|编辑|发布机构|发布人|审核|校对"
+)
+_INFO_LABEL = re.compile(rf"(?:{_INFO_LABELS})\s*[:：]")
+_DATE_ONLY = re.compile(
+    r"^\s*(?:19|20)\d{2}\s*(?:[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}|年\s*\d{1,2}\s*月\s*\d{1,2}\s*日)"
+    r"(?:\s*\d{1,2}\s*[:：]\s*\d{1,2}(?:\s*[:：]\s*\d{1,2})?)?\s*$"
+)
+
+
+def _is_info_line(text: str) -> bool:
+    """ "发布时间：2022-05-26 10:00 来源：xx办公室" – a line of labelled page metadata only."""
+    if len(text) > 120:
+        return False
+    stripped = text.strip().strip("()（）[]【】")
+    matches = list(_INFO_LABEL.finditer(stripped))
+    if not matches or matches[0].start() != 0:
+        return False
+    for i, m in enumerate(matches):
+        label = m.group().rstrip(":：").strip()
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(stripped)
+        value = stripped[m.end() : end].strip()
+        # "时间：2022年6月1日至6月30日" in an event notice is content, not page metadata.
+        if label in ("时间", "日期") and not _DATE_ONLY.match(value):
+            return False
+    return True
+
+
+def _clean_paragraph(text: str) -> str:
+    """Display text of a body paragraph with chrome removed; "" when the line is chrome only."""
+    if len(text) < 150 and (
+        _BREADCRUMB_LINE.match(text) or _CRUMB_TRAIL.match(text) or _NEIGHBOUR_LINE.match(text)
+    ):
+        return ""
+    scrubbed = _CHROME_SCRUB.sub(" ", text)
+    if scrubbed != text:
+        text = fold_whitespace(scrubbed)
+    if not text:
+        return ""
+    if len(text) <= 80 and not _CHROME_LEFTOVER.sub("", _CHROME_WORDS.sub("", text)):
+        return ""
+    if _is_info_line(text):
+        return ""
+    return text
+
+
+def _clean_paragraphs(paragraphs: Iterable[str], title: str) -> list[str]:
+    out = [c for c in map(_clean_paragraph, paragraphs) if c]
+    # A body that repeats the title as its first line (an <h1> inside .article, trafilatura output).
+    if out and title and normalise_text(out[0]) == normalise_text(title):
+        out.pop(0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# tree helpers
+
+
+def _tokens(tag: Tag) -> list[str]:
+    attrs = tag.attrs
+    if not attrs:
+        return []
+    classes = attrs.get("class") or ()
+    if isinstance(classes, str):
+        classes = (classes,)
+    names = [attrs.get("id") or "", *(c for c in classes if not _UTILITY_CLASS.match(c))]
+    return [t.lower() for t in _TOKEN_SPLIT.split(" ".join(names)) if t]
+
+
+# CSS-framework utility classes ("border-bottom", "font-weight-bold", "position-relative") say
+# nothing about the role of an element.
+_UTILITY_CLASS = re.compile(
+    r"^(?:position|border|fixed|sticky|font|text|float|align|justify|bg|d|flex|rounded|shadow|w|h|"
+    r"[mp][trblxy]?|col|order|overflow|visible|invisible|is|has|u)-",
+    re.I,
+)
+
+
+_CHROME_PART = re.compile("|".join(_CHROME_TOKEN_PARTS))
+
+
+def _is_chrome_by_name(tokens: list[str]) -> bool:
+    return any(tok in _CHROME_TOKENS or _CHROME_PART.search(tok) for tok in tokens)
+
+
+def _is_hidden(tag: Tag) -> bool:
+    attrs = tag.attrs
+    if not attrs:
+        return False
+    if "hidden" in attrs:
+        return True
+    style = attrs.get("style")
+    return bool(style) and bool(_HIDDEN_STYLE.search(style))
+
+
+def _text_len(tag: Tag) -> int:
+    return sum(len(s) - s.count(" ") for s in tag.stripped_strings)
+
+
+def _in_article(tag: Tag) -> bool:
+    return any(p.name in ("article", "main") for p in tag.parents)
+
+
+_FLUSH = object()
+
+
+def _block_texts(root: Tag) -> list[str]:
+    """Paragraphs of `root`: one per block element / <br>-separated line / table row; whitespace folded."""
+    out: list[str] = []
+    buf: list[str] = []
+
+    def flush() -> None:
+        if buf:
+            text = fold_whitespace("".join(buf))
+            buf.clear()
+            if text:
+                out.append(text)
+
+    stack: list[object] = [iter(root.contents)]
+    while stack:
+        top = stack[-1]
+        if top is _FLUSH:
+            stack.pop()
+            flush()
+            continue
+        node = next(top, None)  # type: ignore[call-overload]
+        if node is None:
+            stack.pop()
+            continue
+        if isinstance(node, NavigableString):
+            if not isinstance(node, PreformattedString):  # comments, CDATA, doctype...
+                buf.append(str(node))
+            continue
+        if not isinstance(node, Tag):
+            continue
+        name = node.name
+        if name == "br":
+            flush()
+        elif name == "tr" and _is_data_row(node):
+            flush()
+            cells = (" ".join(_block_texts(cell)) for cell in node.find_all(("td", "th"), recursive=False))
+            row = fold_whitespace(" ".join(cells))
+            if row:
+                out.append(row)
+        elif name in _BLOCK_TAGS:
+            flush()
+            stack.append(_FLUSH)
+            stack.append(iter(node.contents))
+        elif name != "img":
+            stack.append(iter(node.contents))
+    flush()
+    return out
+
+
+def _is_data_row(tr: Tag) -> bool:
+    """A table row of data (cells joined into one paragraph), not a layout row holding the page."""
+    cells = tr.find_all(("td", "th"), recursive=False)
+    if len(cells) < 2:
+        return False
+    return all(
+        cell.find("table") is None and len(cell.find_all(_HEADINGS_AND_BLOCKS, limit=4)) <= 3
+        for cell in cells
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# metadata
+
+_META_TABLE_LABELS = frozenset(
+    {
+        "索引号",
+        "主题分类",
+        "发文机关",
+        "成文日期",
+        "标题",
+        "发文字号",
+        "发布日期",
+        "发布机构",
+        "生成日期",
+        "公文种类",
+        "主题词",
+        "有效性",
+        "文号",
+        "体裁分类",
+        "组配分类",
+    }
+)
+_META_TABLE_CORE = ("索引号", "主题分类", "发文机关", "成文日期", "标题", "发文字号", "发布日期")
+_COMPACT = re.compile(r"[\s:：]+")
+
+
+def _compact(text: str) -> str:
+    return _COMPACT.sub("", text)
+
+
+def _find_meta_table(soup: BeautifulSoup) -> Tag | None:
+    """The innermost table carrying the gov.cn 索引号/发文机关/发文字号... labels."""
+    found: list[Tag] = []
+    for table in soup.find_all("table"):
+        text = _compact(table.get_text())
+        if sum(label in text for label in _META_TABLE_CORE) >= 3:
+            found.append(table)
+    for table in found:
+        if not any(other is not table and any(p is table for p in other.parents) for other in found):
+            return table
+    return None
+
+
+def _parse_meta_table(table: Tag) -> dict[str, str]:
+    values: dict[str, str] = {}
+    pending: str | None = None
+    for cell in table.find_all(("td", "th")):
+        if cell.find(("td", "th")) is not None:
+            continue  # a layout cell around nested cells
+        text = fold_whitespace(cell.get_text(" "))
+        label = _compact(text)
+        if label in _META_TABLE_LABELS:
+            pending = label
+            continue
+        head, sep, tail = text.replace("：", ":").partition(":")
+        if sep and _compact(head) in _META_TABLE_LABELS and tail.strip():
+            values.setdefault(_compact(head), tail.strip())
+            pending = None
+        elif pending is not None:
+            if text:
+                values.setdefault(pending, text)
+            pending = None
+    return values
+
+
+def _read_metas(soup: BeautifulSoup) -> dict[str, str]:
+    metas: dict[str, str] = {}
+    for meta in soup.find_all("meta"):
+        key = meta.get("name") or meta.get("property") or meta.get("itemprop")
+        content = meta.get("content")
+        if key and content and isinstance(key, str):
+            value = fold_whitespace(content)
+            if value:
+                metas.setdefault(key.strip().lower(), value)
+    return metas
+
+
+_TITLE_SEPARATOR = re.compile(r"\s*(?:[_|｜]|\s[-–—]+\s|[-–—]{1,2})\s*(?=[^_|｜\-–—]*$)")
+_SITE_SUFFIX = re.compile(
+    r"(?:网|网站|门户|官网|政府|人民政府|办公厅|办公室|委员会|部|委|厅|局|署|院|中心|平台|频道|专栏|栏目|首页|"
+    r"[A-Za-z]+\.(?:cn|com|net|org))$"
+)
+
+
+def _strip_site_suffix(title: str) -> str:
+    """ "国务院关于…的通知 _ 中国政府网" → "国务院关于…的通知"; "(2021-2023年)" is left alone."""
+    title = fold_whitespace(title)
+    for _ in range(3):
+        m = _TITLE_SEPARATOR.search(title)
+        if m is None or m.start() == 0:
+            break
+        head, suffix = title[: m.start()], title[m.end() :]
+        sep = m.group().strip()
+        if sep in ("_", "|", "｜") or _SITE_SUFFIX.search(suffix) or not suffix:
+            title = head.strip()
+        else:
+            break
+    return title
+
+
+def _is_site_header(tag: Tag) -> bool:
+    for parent in tag.parents:
+        if parent.name in ("nav", "footer", "aside"):
+            return True
+        if parent.name == "header" and not _in_article(parent):
+            return True
+        if parent.attrs:
+            tokens = set(_tokens(parent))
+            if tokens & _SITE_HEADER_TOKENS and not tokens & _ARTICLE_TOKENS:
+                return True
+    return bool(tag.attrs) and any(t in ("logo", "banner") for t in _tokens(tag))
+
+
+def _find_title(soup: BeautifulSoup, metas: dict[str, str], table: dict[str, str]) -> str:
+    for candidate in (metas.get("articletitle"), table.get("标题")):
+        if candidate:
+            return candidate
+    for h1 in soup.find_all("h1"):
+        text = fold_whitespace(h1.get_text())
+        if text and not _is_site_header(h1):
+            return text
+    for tag in soup.select(".article-title, .title, #title"):
+        text = fold_whitespace(tag.get_text())
+        if text and not _is_site_header(tag):
+            return text
+    if soup.title is not None:
+        return _strip_site_suffix(soup.title.get_text())
+    return ""
+
+
+_ISSUER_LINE = re.compile(
+    r"(?:发文机关|发布机构|发文单位|信息来源|文章来源|稿件来源|来源)\s*[:：]\s*([^\s|｜:：()（）\[\]【】<>]{2,40})"
+)
+_DATE_LINE = re.compile(
+    r"(?:发布时间|发布日期|发文日期|成文日期|时间|日期)\s*[:：]\s*"
+    r"([0-9０-９]{4}\s*(?:[-/.]\s*[0-9０-９]{1,2}\s*[-/.]\s*[0-9０-９]{1,2}|年\s*[0-9０-９]{1,2}\s*月\s*[0-9０-９]{1,2}\s*日))"
+)
+_DOC_NUMBER_LINE = re.compile(r"(?:发文字号|文件编号|文\s*号|字号)\s*[:：]\s*([^\n]{4,60})")
+
+
+def _first_group(pattern: re.Pattern[str], text: str) -> str | None:
+    m = pattern.search(text)
+    return m.group(1) if m else None
+
+
+# ---------------------------------------------------------------------------------------------
+# body
+
+
+def _select_containers(soup: BeautifulSoup) -> list[Tag]:
+    for selector in CMS_CONTAINERS:
+        matches = soup.select(selector)
+        if not matches:
+            continue
+        minimum = _GENERIC_MIN_CHARS if selector in _GENERIC_CONTAINERS else 1
+        good = [m for m in matches if _text_len(m) >= minimum]
+        # Keep the outermost of nested matches (e.g. .article inside .article).
+        ids = {id(m) for m in good}
+        good = [m for m in good if not any(id(p) in ids for p in m.parents)]
+        if len(good) > 1:
+            # e.g. a ".content" inside a sidebar next to the real one.
+            outside = [m for m in good if not _inside_chrome(m)]
+            good = outside or good
+        if good:
+            return good
+    return []
+
+
+def _decompose_outermost(tags: list[Tag]) -> None:
+    """Decompose `tags` (in document order), skipping those inside one already removed.
+
+    (bs4 clears a decomposed subtree, so its descendants must not be touched afterwards.)
+    """
+    removed: set[int] = set()
+    for tag in tags:
+        if any(id(p) in removed for p in tag.parents):
+            continue
+        removed.add(id(tag))
+    for tag in tags:
+        if id(tag) in removed:
+            tag.decompose()
+
+
+def _inside_chrome(tag: Tag) -> bool:
+    for el in (tag, *tag.parents):
+        if el.name in _CHROME_TAGS and el.name != "form":
+            return True
+        if el.attrs and _is_chrome_by_name(_tokens(el)):
+            return True
+    return False
+
+
+def _remove_chrome(soup: BeautifulSoup, containers: list[Tag]) -> None:
+    """Decompose navigation/breadcrumb/sidebar/counter/print/share/footer elements, hidden ones too.
+
+    Containers and their ancestors are never removed; an element marked as chrome by its id/class,
+    hidden, or a <form> is kept when it holds more than half of the text around it.
+    """
+    protected: set[int] = set()
+    for container in containers:
+        protected.add(id(container))
+        protected.update(id(p) for p in container.parents)
+    container_ids = {id(c) for c in containers}
+    root = soup.body or soup
+    page_len: int | None = None
+
+    doomed: list[Tag] = []
+    doomed_ids: set[int] = set()
+    for tag in root.find_all(True):
+        if id(tag) in protected:
+            continue
+        name = tag.name
+        by_tag = name in _CHROME_TAGS and not (name == "header" and _in_article(tag))
+        hidden = _is_hidden(tag)
+        by_name = not by_tag and not hidden and _is_chrome_by_name(_tokens(tag))
+        if not (by_tag or hidden or by_name):
+            continue
+        if any(id(p) in doomed_ids for p in tag.parents):
+            continue
+        if by_name or hidden or name == "form":
+            # A page-wide <form> (ASP.NET), a "printContent" wrapper, a body hidden until a script
+            # shows it: kept when it holds more than half of the text around it.
+            # Reference text: the enclosing container, else the whole page.
+            ref = next((p for p in tag.parents if id(p) in container_ids), None)
+            if ref is not None:
+                ref_len = _text_len(ref)
+            else:
+                if page_len is None:
+                    page_len = _text_len(root)
+                ref_len = page_len
+            own = _text_len(tag)
+            if own > 200 and own * 2 > ref_len:
+                continue
+        doomed.append(tag)
+        doomed_ids.add(id(tag))
+    for tag in doomed:
+        tag.decompose()
+
+
+_KEYWORD_LINK_CLASSES = frozenset({"infokey", "keytip", "keyword", "key-word", "stock-link"})
+
+
+def _unwrap_inline_links(root: Tag) -> None:
+    """Turn links inside running text into plain text before trafilatura sees the page.
+
+    Finance sites inject stock-keyword links (`<span id="Info.3271"><a class="infokey">重组</a>`)
+    into reposted policy text; trafilatura's link-density filter then drops short paragraphs
+    such as a chapter heading that happens to contain two keywords.
+    """
+    mostly_text: dict[int, bool] = {}
+    for a in root.find_all("a"):
+        classes = a.get("class") or ()
+        if not set(classes) & _KEYWORD_LINK_CLASSES:
+            block = next((p for p in a.parents if p.name in _BLOCK_TAGS), None)
+            if block is None or block.name not in ("p", "td", "dd", "blockquote"):
+                continue
+            key = id(block)
+            if key not in mostly_text:
+                link_len = sum(_text_len(x) for x in block.find_all("a"))
+                mostly_text[key] = link_len * 2 <= _text_len(block)
+            if not mostly_text[key]:
+                continue
+        a.unwrap()
+
+
+def _trafilatura_paragraphs(html: str, url: str) -> list[str]:
+    import trafilatura  # imported lazily: only the "auto" path needs it
+
+    text = trafilatura.extract(
+        html,
+        url=url or None,
+        favor_precision=True,
+        include_comments=False,
+        include_tables=True,
+        include_images=False,
+        include_links=False,
+        include_formatting=False,
+        deduplicate=False,
+        with_metadata=False,
+    )
+    if not text:
+        return []
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("|") and line.rstrip().endswith("|"):
+            line = " ".join(c.strip() for c in line.strip().strip("|").split("|"))
+        line = fold_whitespace(line)
+        if line:
+            out.append(line)
+    return out
+
+
+_TEXTY_CHILDREN = frozenset(
+    {"p", "span", "font", "strong", "b", "em", "i", "u", "h2", "h3", "h4", "h5", "h6", "pre"}
+)
+
+
+def _longest_block(root: Tag) -> Tag:
+    """The element with the most text in its own text nodes and paragraph-like children."""
+    best, best_score = root, 0
+    for tag in root.find_all(("div", "td", "article", "section", "main", "body", "blockquote")):
+        score = 0
+        for child in tag.children:
+            if isinstance(child, NavigableString):
+                if not isinstance(child, PreformattedString):
+                    score += len(child.strip())
+            elif isinstance(child, Tag) and child.name in _TEXTY_CHILDREN:
+                score += _text_len(child)
+        if score > best_score:
+            best, best_score = tag, score
+    return best
+
+
+def _dedupe(blocks: list[list[str]]) -> list[str]:
+    """Concatenate the paragraphs of several containers; a container whose text another holds counts once."""
+    if len(blocks) == 1:
+        return blocks[0]
+    keyed = [("\n".join(normalise_paragraphs(b)), i) for i, b in enumerate(blocks)]
+    keyed = [k for k in keyed if k[0]]
+    kept: list[tuple[str, int]] = []
+    for key, i in sorted(keyed, key=lambda k: -len(k[0])):
+        if not any(key in other for other, _ in kept):
+            kept.append((key, i))
+    out: list[str] = []
+    for _, i in sorted(kept, key=lambda k: k[1]):
+        out.extend(blocks[i])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def extract_document(html: str, url: str, content_selector: str | None = None) -> ExtractedDocument:
+    """Extract title, body paragraphs and document metadata from a policy page.
+
+    `url` is used for error messages and given to trafilatura. Raises ExtractionError when no
+    body text is found (or `content_selector` matches nothing).
+    """
+    soup = BeautifulSoup(html, "lxml")
+    metas = _read_metas(soup)
+    _decompose_outermost(soup.find_all(_JUNK_TAGS))
+
+    table_tag = _find_meta_table(soup)
+    table = _parse_meta_table(table_tag) if table_tag is not None else {}
+    if table_tag is not None:
+        table_tag.decompose()
+
+    # Text for the labelled-metadata fallbacks ("来源：", "发布时间：", "文号："), taken before chrome
+    # removal because info lines often sit in toolbars next to counters and print buttons.
+    page_text = (soup.body or soup).get_text("\n")
+
+    if content_selector:
+        match = soup.select_one(content_selector)
+        if match is None:
+            raise ExtractionError(f"content selector {content_selector!r} matched nothing in {url}")
+        containers, method = [match], "selector"
+    else:
+        containers, method = _select_containers(soup), "cms"
+
+    _remove_chrome(soup, containers)
+    title = _find_title(soup, metas, table)
+
+    paragraphs = _clean_paragraphs(_dedupe([_block_texts(c) for c in containers]), title)
+    if not paragraphs and method == "selector":
+        raise ExtractionError(f"content selector {content_selector!r} matched only empty text in {url}")
+    if not paragraphs:
+        method = "auto"
+        _unwrap_inline_links(soup.body or soup)
+        paragraphs = _clean_paragraphs(_trafilatura_paragraphs(str(soup), url), title)
+        if not paragraphs:
+            paragraphs = _clean_paragraphs(_block_texts(_longest_block(soup.body or soup)), title)
+    if not paragraphs:
+        raise ExtractionError(f"no body text found in {url}")
+
+    doc_number = _doc_number(metas, table, page_text, paragraphs)
+    issuer = (
+        table.get("发文机关")
+        or table.get("发布机构")
+        or metas.get("contentsource")
+        or _first_group(_ISSUER_LINE, page_text)
+    )
+    published_at = _published_at(metas, table, page_text) or _date_after_title(page_text, title)
+    return ExtractedDocument(
+        title=title,
+        paragraphs=tuple(paragraphs),
+        doc_number=doc_number,
+        issuer=fold_whitespace(issuer) if issuer else None,
+        published_at=published_at,
+        method=method,
+    )
+
+
+def _doc_number(
+    metas: dict[str, str], table: dict[str, str], page_text: str, paragraphs: list[str]
+) -> str | None:
+    for candidate in (table.get("发文字号"), table.get("文号"), metas.get("fwzh"), metas.get("wenhao")):
+        number = parse_doc_number(candidate or "")
+        if number:
+            return number
+    for m in _DOC_NUMBER_LINE.finditer(page_text):
+        number = parse_doc_number(m.group(1))
+        if number:
+            return number
+    # A number printed on its own line at the top of the body (not one the text merely cites).
+    for para in paragraphs[:5]:
+        number = parse_doc_number(para)
+        if number and len(_compact(para)) <= len(_compact(number)) + 2:
+            return number
+    return None
+
+
+_DATE_METAS = (
+    "publishdate",
+    "firstpublishedtime",
+    "article:published_time",
+    "og:release_date",
+    "datepublished",
+    "dc.date",
+    "publish_date",
+)
+
+
+def _published_at(metas: dict[str, str], table: dict[str, str], page_text: str) -> str | None:
+    candidates = [metas.get("pubdate"), table.get("发布日期")]
+    candidates += [metas.get(k) for k in _DATE_METAS]
+    candidates += [table.get("成文日期"), _first_group(_DATE_LINE, page_text)]
+    for candidate in candidates:
+        date = parse_date(candidate or "")
+        if date:
+            return date
+    return None
+
+
+def _date_after_title(page_text: str, title: str) -> str | None:
+    """A date on a short line just under the title ("<h1>…</h1><div>2022年01月12日 17:16 来源：…</div>")."""
+    if not title:
+        return None
+    lines = [folded for folded in map(fold_whitespace, page_text.splitlines()) if folded]
+    try:
+        at = lines.index(title)
+    except ValueError:
+        return None
+    for line in lines[at + 1 : at + 3]:
+        if len(line) > _SHORT_LINE:
+            break
+        date = parse_date(line)
+        if date:
+            return date
+    return None
+
+
+_SHORT_LINE = 50
+
+# ---------------------------------------------------------------------------------------------
+# soft 404
+
+_NOT_FOUND = re.compile(
+    r"页面不存在|网页不存在|页面未找到|页面找不到|找不到(?:该|您要的|您访问的|您所访问的)?(?:页面|网页)|无法找到(?:该)?页面|"
+    r"404\s*not\s*found|error\s*404|404\s*错误|错误\s*404|http\s*404|page\s*not\s*found|"
+    r"(?:该|此)?页面已(?:被)?删除|(?:该|此)?(?:信息|文章|内容|稿件|栏目)(?:已(?:被)?(?:撤销|撤回|删除|下线|过期)|不存在)|"
+    r"您(?:所)?(?:要)?访问的(?:页面|网页|资源|内容|信息)(?:不存在|已删除|已被删除|已失效|已撤销)|资源不存在|链接已失效",
+    re.I,
+)
+_STRIP_BLOCKS = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_TAG = re.compile(r"<[^>]*>")
+_TITLE_TAG = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.I | re.S)
+_NOT_FOUND_MAX_CHARS = 1500
+_NOT_FOUND_MAX_CHARS_BY_TITLE = 4000
+
+
+def is_not_found_page(html: str, title: str | None = None) -> bool:
+    """A "soft 404": an error page ("页面不存在", "404 Not Found", "信息已撤销"...) served with status 200.
+
+    Only small pages count: a policy text that mentions 404 or 页面不存在 is not one. `title`, when
+    given (e.g. an extracted title), is checked together with the page's own <title>.
+    """
+    m = _TITLE_TAG.search(html)
+    titles = " ".join(t for t in (title, m.group(1) if m else None) if t)
+    body = _TAG.sub(" ", _STRIP_BLOCKS.sub(" ", html))
+    size = len("".join(body.split()))
+    if (
+        _NOT_FOUND.search(titles) or titles.strip().startswith("404")
+    ) and size <= _NOT_FOUND_MAX_CHARS_BY_TITLE:
+        return True
+    return size <= _NOT_FOUND_MAX_CHARS and bool(_NOT_FOUND.search(body))

@@ -1,0 +1,209 @@
+"""The version store's tables, as SQLAlchemy 2 typed declarative models.
+
+A `DocumentVersion` is a distinct normalised content of one document; refetching the same content
+only moves its `last_seen_at`. Raw HTML is kept compressed, once per distinct body (`RawPage`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both SQLite (which drops the zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set at the end of the first cycle that fetched anything: before it, documents are a silent baseline.
+    baseline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How many document links the listings gave last time: a listing that suddenly gives none is broken.
+    last_listing_links: Mapped[int | None] = mapped_column(Integer)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | removed
+    title: Mapped[str | None] = mapped_column(Text)
+    doc_number: Mapped[str | None] = mapped_column(String(200), index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    # No foreign key: documents and versions would reference each other and need a deferred constraint.
+    current_version_id: Mapped[int | None] = mapped_column(BigId)
+    # Set when the first text of this document was already known at another URL (a repost).
+    republished_of_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+
+    versions: Mapped[list[DocumentVersion]] = relationship(
+        back_populates="document",
+        foreign_keys="DocumentVersion.document_id",
+        order_by="DocumentVersion.id",
+    )
+
+
+class DocumentUrl(Base):
+    """Every URL a document has been seen at: a moved document keeps its id and history."""
+
+    __tablename__ = "document_urls"
+
+    url: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RawPage(Base):
+    __tablename__ = "raw_pages"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    compression: Mapped[str] = mapped_column(String(16), default="zlib")
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    encoding: Mapped[str | None] = mapped_column(String(40))
+
+
+class DocumentVersion(Base):
+    __tablename__ = "document_versions"
+    __table_args__ = (Index("ix_document_versions_document_hash", "document_id", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # display text: paragraphs joined by "\n", original punctuation
+    normalized_text: Mapped[str] = mapped_column(Text)  # NFKC, whitespace-folded paragraphs joined by "\n"
+    doc_number: Mapped[str | None] = mapped_column(String(200))
+    issuer: Mapped[str | None] = mapped_column(String(300))
+    published_at: Mapped[str | None] = mapped_column(String(10))
+    chars: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(2000))
+    extraction_method: Mapped[str | None] = mapped_column(String(16))
+    raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("raw_pages.sha256"))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    document: Mapped[Document] = relationship(back_populates="versions", foreign_keys=[document_id])
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return self.text.split("\n") if self.text else []
+
+    @property
+    def normalized_paragraphs(self) -> list[str]:
+        return self.normalized_text.split("\n") if self.normalized_text else []
+
+
+class FetchAttempt(Base):
+    __tablename__ = "fetch_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"), index=True)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    status: Mapped[int | None] = mapped_column(Integer)
+    # new | changed | unchanged | not_modified | removed | restored | republished | baseline | error | listing
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_kind: Mapped[str | None] = mapped_column(String(24))
+    error: Mapped[str | None] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    bytes: Mapped[int | None] = mapped_column(Integer)
+    elapsed_ms: Mapped[int | None] = mapped_column(Integer)
+    redirects: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class ChangeEvent(Base):
+    __tablename__ = "change_events"
+    __table_args__ = (Index("ix_change_events_source_detected", "source_id", "detected_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(
+        String(16), index=True
+    )  # new | changed | removed | restored | republished
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    title: Mapped[str | None] = mapped_column(Text)
+    old_version_id: Mapped[int | None] = mapped_column(ForeignKey("document_versions.id"))
+    new_version_id: Mapped[int | None] = mapped_column(ForeignKey("document_versions.id"))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    relevant: Mapped[bool] = mapped_column(Boolean, default=False)
+    relevance_terms: Mapped[list[str] | None] = mapped_column(JSON)
+    significance: Mapped[float] = mapped_column(Float, default=1.0)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    # The document this one reposts (for `republished`).
+    original_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+
+
+class RunLock(Base):
+    """One row per source while a cycle runs on it: two cycles never process one source at once."""
+
+    __tablename__ = "run_locks"
+
+    source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

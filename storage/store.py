@@ -1,0 +1,283 @@
+"""The version stage: record what a fetch saw, inside the caller's unit of work.
+
+Every function takes the session of one transaction (one document), so a crash mid-cycle leaves
+either the whole observation of a document or none of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    ChangeEvent,
+    Document,
+    DocumentUrl,
+    DocumentVersion,
+    FetchAttempt,
+    RawPage,
+    Source,
+    utcnow,
+)
+
+
+class FetchRecord(Protocol):
+    """What the version stage needs from a fetch (crawlers.FetchResult satisfies it)."""
+
+    url: str
+    final_url: str
+    status: int | None
+    error: str | None
+    error_kind: str | None
+    etag: str | None
+    last_modified: str | None
+    bytes: int
+    elapsed_s: float
+    redirects: list[str]
+    fetched_at: datetime
+
+
+class Content(Protocol):
+    """What the version stage needs from an extracted document (extraction.ExtractedDocument satisfies it)."""
+
+    title: str
+    paragraphs: tuple[str, ...]
+    doc_number: str | None
+    issuer: str | None
+    published_at: str | None
+    method: str
+
+    @property
+    def normalised_paragraphs(self) -> list[str]: ...
+
+    @property
+    def content_hash(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class KnownDocument:
+    id: int
+    url: str
+    status: str
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class ContentOutcome:
+    """What recording a successfully extracted page did."""
+
+    kind: str  # "first" (no version before) | "unchanged" | "changed"
+    document: Document
+    old_version: DocumentVersion | None
+    new_version: DocumentVersion
+    was_removed: bool  # the document had been confirmed gone and is back
+    moved_from: str | None  # the URL the document had before this fetch followed a redirect
+
+
+def ensure_source(session: Session, source_id: str, name: str) -> Source:
+    source = session.get(Source, source_id)
+    if source is None:
+        source = Source(id=source_id, name=name)
+        session.add(source)
+        session.flush()
+    elif source.name != name:
+        source.name = name
+    return source
+
+
+def known_documents(session: Session, source_id: str) -> dict[str, KnownDocument]:
+    """Every URL (current or former) of the source's documents -> the document."""
+    rows = session.execute(
+        select(Document.id, Document.url, Document.status, Document.etag, Document.last_modified).where(
+            Document.source_id == source_id
+        )
+    ).all()
+    by_id = {row.id: KnownDocument(row.id, row.url, row.status, row.etag, row.last_modified) for row in rows}
+    result = {doc.url: doc for doc in by_id.values()}
+    if by_id:
+        aliases = session.execute(
+            select(DocumentUrl.url, DocumentUrl.document_id)
+            .join(Document)
+            .where(Document.source_id == source_id)
+        ).all()
+        for alias in aliases:
+            result.setdefault(alias.url, by_id[alias.document_id])
+    return result
+
+
+def document_for_url(session: Session, url: str) -> Document | None:
+    doc = session.scalar(select(Document).where(Document.url == url))
+    if doc is not None:
+        return doc
+    alias = session.get(DocumentUrl, url)
+    return session.get(Document, alias.document_id) if alias else None
+
+
+def record_attempt(
+    session: Session,
+    source_id: str,
+    document_id: int | None,
+    fetch: FetchRecord,
+    outcome: str,
+    *,
+    error: str | None = None,
+    error_kind: str | None = None,
+) -> None:
+    session.add(
+        FetchAttempt(
+            source_id=source_id,
+            document_id=document_id,
+            url=fetch.url,
+            fetched_at=fetch.fetched_at,
+            status=fetch.status,
+            outcome=outcome,
+            error_kind=error_kind if error_kind is not None else fetch.error_kind,
+            error=error if error is not None else fetch.error,
+            etag=fetch.etag,
+            last_modified=fetch.last_modified,
+            bytes=fetch.bytes or None,
+            elapsed_ms=round(fetch.elapsed_s * 1000),
+            redirects=fetch.redirects or None,
+        )
+    )
+
+
+def touch_not_modified(session: Session, document_id: int, fetch: FetchRecord) -> None:
+    """A 304 or an unchanged body: the current version was seen again."""
+    doc = session.get(Document, document_id)
+    if doc is None:
+        return
+    doc.last_checked_at = fetch.fetched_at
+    if fetch.etag or fetch.last_modified:
+        doc.etag, doc.last_modified = fetch.etag or doc.etag, fetch.last_modified or doc.last_modified
+    if doc.current_version_id is not None:
+        version = session.get(DocumentVersion, doc.current_version_id)
+        if version is not None:
+            version.last_seen_at = fetch.fetched_at
+
+
+def mark_removed(session: Session, document_id: int, fetch: FetchRecord) -> Document | None:
+    """Confirmed gone: returns the document when this is news (it was active), else None."""
+    doc = session.get(Document, document_id)
+    if doc is None or doc.status == "removed":
+        if doc is not None:
+            doc.last_checked_at = fetch.fetched_at
+        return None
+    doc.status = "removed"
+    doc.last_checked_at = fetch.fetched_at
+    doc.etag = doc.last_modified = None
+    return doc
+
+
+def store_raw(session: Session, html: str, encoding: str | None) -> str:
+    """Keep the page's HTML compressed, once per distinct body; returns its key."""
+    data = html.encode("utf-8")
+    key = hashlib.sha256(data).hexdigest()
+    if session.get(RawPage, key) is None:
+        session.add(RawPage(sha256=key, body=zlib.compress(data, 6), size=len(data), encoding=encoding))
+        session.flush()  # no ORM relationship orders this insert before the version's
+    return key
+
+
+def load_raw(session: Session, key: str) -> str | None:
+    raw = session.get(RawPage, key)
+    return zlib.decompress(raw.body).decode("utf-8") if raw is not None else None
+
+
+def record_content(
+    session: Session,
+    source_id: str,
+    document_id: int | None,
+    fetch: FetchRecord,
+    content: Content,
+    html: str,
+    encoding: str | None,
+) -> ContentOutcome:
+    """Record an extracted page: a new document, a new version, or the current version seen again."""
+    now = fetch.fetched_at or utcnow()
+    final_url = fetch.final_url or fetch.url
+    doc = session.get(Document, document_id) if document_id is not None else None
+    moved_from = None
+    if doc is None:
+        # Unknown URL; it may still be a known document reached through an alias.
+        doc = document_for_url(session, final_url) or document_for_url(session, fetch.url)
+    if doc is None:
+        doc = Document(source_id=source_id, url=final_url, status="active", first_seen_at=now)
+        session.add(doc)
+        session.flush()
+        for url in {fetch.url, final_url}:
+            session.add(DocumentUrl(url=url, document_id=doc.id, first_seen_at=now))
+    elif final_url != doc.url:
+        moved_from = _move(session, doc, final_url, now)
+
+    was_removed = doc.status == "removed"
+    doc.status = "active"
+    doc.last_checked_at = now
+    doc.etag, doc.last_modified = fetch.etag, fetch.last_modified
+    doc.title = content.title
+    doc.doc_number = content.doc_number or doc.doc_number
+
+    old = session.get(DocumentVersion, doc.current_version_id) if doc.current_version_id else None
+    content_hash = content.content_hash
+    if old is not None and old.content_hash == content_hash:
+        old.last_seen_at = now
+        return ContentOutcome("unchanged", doc, old, old, was_removed, moved_from)
+
+    normalised = content.normalised_paragraphs
+    version = DocumentVersion(
+        document_id=doc.id,
+        content_hash=content_hash,
+        title=content.title,
+        text="\n".join(content.paragraphs),
+        normalized_text="\n".join(normalised),
+        doc_number=content.doc_number,
+        issuer=content.issuer,
+        published_at=content.published_at,
+        chars=sum(len(p) for p in normalised),
+        url=final_url,
+        extraction_method=content.method,
+        raw_sha256=store_raw(session, html, encoding),
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    session.add(version)
+    session.flush()
+    doc.current_version_id = version.id
+    return ContentOutcome("first" if old is None else "changed", doc, old, version, was_removed, moved_from)
+
+
+def _move(session: Session, doc: Document, new_url: str, now: datetime) -> str | None:
+    """The document now answers at `new_url` (a redirect): keep its id and history, remember both URLs."""
+    holder = session.scalar(select(Document).where(Document.url == new_url))
+    if holder is not None and holder.id != doc.id:
+        # Another document already owns that URL (it was discovered there first): leave both as they are.
+        return None
+    old_url = doc.url
+    doc.url = new_url
+    if session.get(DocumentUrl, new_url) is None:
+        session.add(DocumentUrl(url=new_url, document_id=doc.id, first_seen_at=now))
+    return old_url
+
+
+def document_with_text(session: Session, content_hash: str, exclude_document_id: int) -> Document | None:
+    """The earliest other document whose some version had exactly this normalised content."""
+    return session.scalar(
+        select(Document)
+        .join(DocumentVersion, DocumentVersion.document_id == Document.id)
+        .where(DocumentVersion.content_hash == content_hash, Document.id != exclude_document_id)
+        .order_by(DocumentVersion.id)
+        .limit(1)
+    )
+
+
+def add_event(session: Session, event: ChangeEvent) -> ChangeEvent:
+    session.add(event)
+    session.flush()
+    return event

@@ -1,0 +1,364 @@
+"""End to end through the pipeline: a real local site, a real database (SQLite and PostgreSQL).
+
+Each non-change named in CONTRACT.md and each kind of change has its own test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select
+
+from extraction import normalise_text
+from policydiff import DocumentDiff
+from policywatch import pipeline
+from policywatch.classify import diff_versions
+from policywatch.config import parse_config
+from policywatch.pipeline import CycleSummary, run_cycle
+from storage.db import make_engine, session_factory
+from storage.models import ChangeEvent, Document, DocumentVersion, FetchAttempt
+from tests.support.pages import corpus_paragraphs, gov_cn_page, news_repost_page, provincial_page
+from tests.support.site import LocalSite
+
+TITLE = "江西省人民政府关于印发江西省“十四五”数字经济发展规划的通知"
+DOC_NUMBER = "赣府发〔2022〕11号"
+
+
+@dataclass
+class World:
+    site: LocalSite
+    url: str
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.url)
+        self.sessions = session_factory(self.engine)
+        self.config = parse_config(
+            f"""
+sources:
+  - id: demo
+    name: 演示站
+    listing_urls: ["{self.site.url("/list/")}"]
+    link_pattern: "/content/"
+    min_delay_s: 0
+settings:
+  backoff_base_s: 0.01
+  max_attempts: 2
+  read_timeout_s: 5
+"""
+        )
+
+    def cycle(self) -> CycleSummary:
+        return run_cycle(self.config, self.engine)
+
+    def listing(self, *paths: str) -> None:
+        links = "".join(f'<li><a href="{p}#top">文件{i}</a></li>' for i, p in enumerate(paths))
+        self.site.put("/list/", f"<html><body><ul>{links}</ul><a href='/about/'>关于</a></body></html>")
+
+    def events(self, kind: str | None = None) -> list[ChangeEvent]:
+        with self.sessions() as s:
+            q = select(ChangeEvent).order_by(ChangeEvent.id)
+            if kind:
+                q = q.where(ChangeEvent.kind == kind)
+            return list(s.scalars(q))
+
+    def version_count(self) -> int:
+        with self.sessions() as s:
+            return s.scalar(select(func.count()).select_from(DocumentVersion)) or 0
+
+    def diff_of(self, event: ChangeEvent) -> DocumentDiff:
+        with self.sessions() as s:
+            old = s.get(DocumentVersion, event.old_version_id)
+            new = s.get(DocumentVersion, event.new_version_id)
+            return diff_versions(old, new)
+
+
+@pytest.fixture
+def world(site: LocalSite, db_url: str) -> Iterator[World]:
+    w = World(site, db_url)
+    yield w
+    w.engine.dispose()
+
+
+PARAS = corpus_paragraphs("004")[1:41]  # line 0 is the title itself
+
+
+def serve_doc(world: World, path: str = "/content/1.html", **kwargs) -> None:  # type: ignore[no-untyped-def]
+    kwargs.setdefault("title", TITLE)
+    kwargs.setdefault("paragraphs", PARAS)
+    kwargs.setdefault("doc_number", DOC_NUMBER)
+    kwargs.setdefault("issuer", "江西省人民政府")
+    kwargs.setdefault("pub_date", "2022-05-25")
+    world.site.put(path, gov_cn_page(**kwargs))
+
+
+def baseline(world: World, **kwargs) -> CycleSummary:  # type: ignore[no-untyped-def]
+    world.listing("/content/1.html")
+    serve_doc(world, **kwargs)
+    first = world.cycle()
+    assert first.baseline == 1 and first.errors == 0, first.failures
+    assert world.events() == []
+    return first
+
+
+def assert_no_change(world: World) -> None:
+    second = world.cycle()
+    assert (second.new, second.changed, second.removed, second.errors) == (0, 0, 0, 0), second.failures
+    assert second.unchanged == 1
+    assert world.events() == []
+    assert world.version_count() == 1
+
+
+# --- what is not a change ---------------------------------------------------------------------------
+
+
+def test_gbk_without_charset_header_is_not_a_change(world: World) -> None:
+    baseline(world)
+    page = gov_cn_page(TITLE, PARAS, doc_number=DOC_NUMBER, issuer="江西省人民政府", pub_date="2022-05-25")
+    undeclared = page.replace('<meta charset="utf-8">', "")
+    assert "charset" not in undeclared
+    world.site.put("/content/1.html", undeclared.encode("gbk"), content_type="text/html")
+    assert_no_change(world)
+
+
+def test_full_width_punctuation_is_not_a_change(world: World) -> None:
+    baseline(world)
+    full_width = [
+        p.replace(",", "，").replace(":", "：").replace("(", "（").replace(")", "）") for p in PARAS
+    ]
+    assert full_width != PARAS
+    serve_doc(world, paragraphs=full_width)
+    assert_no_change(world)
+
+
+def test_visit_counter_is_not_a_change(world: World) -> None:
+    baseline(world, counter=100)
+    serve_doc(world, counter=100_001)
+    assert_no_change(world)
+
+
+def test_reordered_sidebar_is_not_a_change(world: World) -> None:
+    baseline(world, sidebar=("数据要素市场化配置", "关于加快建设全国统一大市场", "数字政府建设指导意见"))
+    serve_doc(world, sidebar=("数字政府建设指导意见", "数据要素市场化配置", "新的相关文章"))
+    assert_no_change(world)
+
+
+def test_injected_keyword_links_are_not_a_change(world: World) -> None:
+    world.listing("/content/1.html")
+    paras = corpus_paragraphs("003")
+    world.site.put("/content/1.html", news_repost_page("国务院印发数字经济发展规划", paras, keyword_links=()))
+    assert world.cycle().baseline == 1
+    world.site.put(
+        "/content/1.html",
+        news_repost_page("国务院印发数字经济发展规划", paras, keyword_links=("重组", "数字经济")),
+    )
+    assert "infokey" in world.site.pages["/content/1.html"].body.decode()
+    assert_no_change(world)
+
+
+def test_whitespace_and_line_wrapping_are_not_a_change(world: World) -> None:
+    baseline(world)
+    # Wrapped after every comma and full stop, the way CMS editors break long lines in the HTML source.
+    wrapped = ["\u3000\u3000" + p.replace(",", ",\n    ").replace("。", "。\r\n ") + " " for p in PARAS]
+    serve_doc(world, paragraphs=wrapped)
+    assert_no_change(world)
+
+
+def test_gbk_provincial_page_is_versioned_once(world: World) -> None:
+    world.listing("/content/1.html")
+    page = provincial_page(TITLE, PARAS, doc_number=DOC_NUMBER, pub_date="2022-05-25")
+    world.site.put("/content/1.html", page.encode("gbk"), content_type="text/html; charset=gb2312")
+    assert world.cycle().baseline == 1
+    world.site.put("/content/1.html", page.encode("gbk"), content_type="text/html")
+    assert_no_change(world)
+    with world.sessions() as s:
+        version = s.scalars(select(DocumentVersion)).one()
+        assert version.text.split("\n")[:3] == PARAS[:3]
+
+
+# --- what is a change -------------------------------------------------------------------------------
+
+
+def test_one_character_change_in_the_largest_document(world: World) -> None:
+    paras = corpus_paragraphs("004")
+    world.listing("/content/1.html")
+    serve_doc(world, paragraphs=paras)
+    world.cycle()
+    # Change one figure in the middle of the document: "8354亿元" -> "8355亿元".
+    index = next(i for i, p in enumerate(paras) if "8354" in p)
+    edited = list(paras)
+    edited[index] = paras[index].replace("8354", "8355", 1)
+    serve_doc(world, paragraphs=edited)
+    summary = world.cycle()
+    assert (summary.changed, summary.new, summary.removed) == (1, 0, 0)
+    [event] = world.events()
+    assert event.kind == "changed" and event.old_version_id and event.new_version_id
+    assert 0 < event.significance <= 1
+    diff = world.diff_of(event)
+    [change] = diff.changes
+    assert change.op == "replace"
+    marked = [
+        (change.old[s.old_start : s.old_end], change.new[s.new_start : s.new_end]) for s in change.spans
+    ]
+    assert marked == [("8354", "8355")]
+
+
+def test_paragraph_added(world: World) -> None:
+    baseline(world)
+    added = "(十一)加快建设全省一体化算力网络,统筹布局数据中心集群。"
+    serve_doc(world, paragraphs=[*PARAS[:10], added, *PARAS[10:]])
+    assert world.cycle().changed == 1
+    [event] = world.events()
+    [change] = world.diff_of(event).changes
+    assert change.op == "insert" and change.new == added
+
+
+def test_paragraph_removed(world: World) -> None:
+    baseline(world)
+    removed = PARAS[12]
+    serve_doc(world, paragraphs=PARAS[:12] + PARAS[13:])
+    assert world.cycle().changed == 1
+    [event] = world.events()
+    changes = world.diff_of(event).changes
+    assert [c.op for c in changes] == ["delete"] * len(changes)
+    assert "".join(c.old for c in changes) == normalise_text(removed)
+
+
+def test_title_change(world: World) -> None:
+    baseline(world)
+    serve_doc(world, title=TITLE.replace("通知", "补充通知"))
+    assert world.cycle().changed == 1
+    [event] = world.events()
+    assert event.title.endswith("补充通知")
+    [change] = world.diff_of(event).changes
+    assert change.op == "replace" and [change.new[s.new_start : s.new_end] for s in change.spans] == ["补充"]
+
+
+def test_new_document_on_the_listing(world: World) -> None:
+    baseline(world)
+    serve_doc(
+        world,
+        path="/content/2.html",
+        title="国家数据局关于开展公共数据资源开发利用试点的通知",
+        paragraphs=corpus_paragraphs("000")[:20],
+        doc_number="国数发〔2024〕3号",
+    )
+    world.listing("/content/1.html", "/content/2.html?utm_source=feed")
+    summary = world.cycle()
+    assert (summary.new, summary.changed, summary.unchanged) == (1, 0, 1)
+    [event] = world.events()
+    assert event.kind == "new" and event.relevant is True and event.significance == 1.0
+    assert event.url == world.site.url("/content/2.html")  # canonical: no utm_*, no fragment
+
+
+def test_removed_then_restored(world: World) -> None:
+    baseline(world)
+    world.site.remove("/content/1.html")  # answers 404
+    summary = world.cycle()
+    assert summary.removed == 1 and summary.errors == 0
+    assert [e.kind for e in world.events()] == ["removed"]
+    assert world.cycle().removed == 0  # still gone: no second event
+    serve_doc(world)
+    assert world.cycle().restored == 1
+    assert [e.kind for e in world.events()] == ["removed", "restored"]
+    assert world.version_count() == 1
+
+
+def test_server_error_is_a_fetch_error(world: World) -> None:
+    baseline(world)
+    world.site.put("/content/1.html", "<h1>Service Unavailable</h1>", status=503)
+    summary = world.cycle()
+    assert summary.errors == 1 and (summary.changed, summary.removed, summary.new) == (0, 0, 0)
+    assert world.events() == [] and world.version_count() == 1
+    with world.sessions() as s:
+        attempt = s.scalars(select(FetchAttempt).order_by(FetchAttempt.id.desc())).first()
+        assert attempt.outcome == "error" and attempt.status == 503
+
+
+def test_challenge_page_is_a_fetch_error(world: World) -> None:
+    baseline(world)
+    challenge = (
+        "<html><head><meta charset=utf-8><script>var $_ts=window['$_ts'];if(!$_ts)$_ts={};"
+        "$_ts.nsd=12345;$_ts.cd='qEhrrpAlEq';</script><script src='/abc.js' r='m'></script></head>"
+        "<body></body></html>"
+    )
+    world.site.put("/content/1.html", challenge, status=412)
+    summary = world.cycle()
+    assert summary.errors == 1 and world.events() == [] and world.version_count() == 1
+    assert "challenge" in summary.failures[0]["error"]
+
+
+def test_not_modified_costs_no_parsing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.listing("/content/1.html")
+    serve_doc(world)
+    world.site.pages["/content/1.html"].etag = '"v1"'
+    world.cycle()
+    calls: list[str] = []
+    real_extract = pipeline.extract_document
+    monkeypatch.setattr(
+        pipeline, "extract_document", lambda *a, **k: calls.append(a[1]) or real_extract(*a, **k)
+    )
+    summary = world.cycle()
+    assert summary.not_modified == 1 and summary.fetched == 0 and calls == []
+    assert world.site.requests[-1].headers.get("if-none-match") == '"v1"'
+    assert world.events() == [] and world.version_count() == 1
+
+
+def test_baseline_records_documents_silently(world: World) -> None:
+    world.listing("/content/1.html", "/content/2.html")
+    serve_doc(world)
+    serve_doc(world, path="/content/2.html", title="另一份通知", paragraphs=PARAS[5:9])
+    summary = world.cycle()
+    assert summary.baseline == 2 and summary.new == 0
+    with world.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Document)) == 2
+    assert world.events() == []
+
+
+def test_changes_json_shape(world: World, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from policywatch.cli import main
+
+    baseline(world)
+    serve_doc(world, paragraphs=[p.replace("8354", "9000") for p in PARAS])
+    world.cycle()
+    monkeypatch.setenv("POLICYWATCH_DATABASE_URL", world.url)
+    assert main(["changes", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert set(row) >= {
+        "id",
+        "kind",
+        "source",
+        "url",
+        "document_id",
+        "title",
+        "old_version_id",
+        "new_version_id",
+        "detected_at",
+        "relevant",
+        "significance",
+        "summary",
+    }
+    assert row["kind"] == "changed" and row["source"] == "demo" and "8354 → 9000" in row["summary"]
+    assert main(["diff", str(row["old_version_id"]), str(row["new_version_id"]), "--format", "json"]) == 0
+    diff = json.loads(capsys.readouterr().out)
+    assert set(diff) >= {"old_version_id", "new_version_id", "significance", "changes"}
+    assert diff["changes"][0]["op"] == "replace"
+    assert main(["history", str(row["document_id"]), "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [v["id"] for v in history["versions"]] == [row["old_version_id"], row["new_version_id"]]
+    assert set(history["versions"][0]) >= {
+        "id",
+        "first_seen_at",
+        "last_seen_at",
+        "content_hash",
+        "title",
+        "doc_number",
+        "published_at",
+        "chars",
+    }
+    assert history["versions"][0]["doc_number"] == DOC_NUMBER
+    assert main(["search", "数字经济增加值", "--json"]) == 0
+    [hit] = json.loads(capsys.readouterr().out)
+    assert hit["document_id"] == row["document_id"] and "数字经济增加值" in hit["snippet"]
