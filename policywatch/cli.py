@@ -256,11 +256,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from storage.db import current_revision, upgrade
+    from storage.db import current_revisions, upgrade
 
     engine = _engine()
     upgrade(engine)
-    print(f"database at revision {current_revision(engine)}")
+    print(f"database at revision {', '.join(sorted(current_revisions(engine)))}")
     return 0
 
 

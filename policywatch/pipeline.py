@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
@@ -48,6 +49,7 @@ class CycleSummary:
     errors: int = 0
     alerts_sent: int = 0
     alerts_pending: int = 0
+    succeeded: int = 0  # documents checked without a fetch error (304s and removals included)
     failures: list[dict[str, str]] = field(default_factory=list)
     # Seconds spent per stage on the processing thread (fetch: summed request time of the workers).
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -67,10 +69,14 @@ class CycleSummary:
         self.errors += 1
         self.failures.append({"source": source_id, "url": url, "error": error})
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["stage_seconds"] = {k: round(v, 4) for k, v in self.stage_seconds.items()}
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CycleSummary:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -124,49 +130,51 @@ def run_cycle(
     return summary
 
 
+@dataclass
+class SourcePlan:
+    """What one source's cycle will check: discovery's result, JSON-able for Airflow's XCom."""
+
+    source_id: str
+    silent: bool  # the source has no baseline yet: record documents without events
+    known: list[Target]  # documents already in the store (checked first: see run_source)
+    new_urls: list[str]  # discovered URLs not known yet
+    summary: CycleSummary  # what discovery itself did (listing errors)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source_id": self.source_id,
+            "silent": self.silent,
+            "known": [asdict(t) for t in self.known],
+            "new_urls": self.new_urls,
+            "summary": self.summary.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SourcePlan:
+        return cls(
+            source_id=data["source_id"],
+            silent=data["silent"],
+            known=[Target(**t) for t in data["known"]],
+            new_urls=list(data["new_urls"]),
+            summary=CycleSummary.from_json(data["summary"]),
+        )
+
+
 def run_source(
     source: SourceConfig,
     config: Config,
     factory: sessionmaker[Session],
     fetcher: Fetcher,
 ) -> CycleSummary:
+    plan = plan_source(source, config, factory, fetcher)
     summary = CycleSummary(sources=1)
-    allow_private = allows_private(source)
-    with unit_of_work(factory) as session:
-        src = store.ensure_source(session, source.id, source.name)
-        silent = src.baseline_at is None and not config.settings.first_run_alerts
-        known = store.known_documents(session, source.id)
-        previous_links = src.last_listing_links
-
-    discovered = discover(source, fetcher, factory, summary, allow_private, previous_links)
-    wanted = [canonical_url(u) for u in source.pages] + discovered
-
+    summary.add(plan.summary)
     # Known documents first, so a document that moved (its old URL redirects to one the listing now
     # shows) keeps its history before the new URL could be taken for a new document.
-    known_targets: dict[int, Target] = {}
-    for doc in known.values():
-        known_targets.setdefault(doc.id, Target(doc.url, doc.id, doc.etag, doc.last_modified))
-    new_urls = [u for u in dict.fromkeys(wanted) if u not in known]
-    if source.max_documents is not None:
-        new_urls = new_urls[: max(0, source.max_documents - len(known_targets))]
-    summary.documents_seen = len(known_targets) + len(new_urls)
-
-    processor = DocumentProcessor(source, factory, summary, silent)
-    fetch_all(fetcher, source, known_targets.values(), processor.process, allow_private, summary)
-    with factory() as session:
-        known_now = store.known_documents(session, source.id)
-    fresh = [Target(u) for u in new_urls if u not in known_now]
-    fetch_all(fetcher, source, fresh, processor.process, allow_private, summary)
-
-    with unit_of_work(factory) as session:
-        src = session.get(Source, source.id)
-        assert src is not None
-        now = utcnow()
-        src.last_run_at = now
-        if processor.successes:
-            src.last_success_at = now
-            if src.baseline_at is None:
-                src.baseline_at = now
+    summary.add(process_targets(source, factory, fetcher, plan.known, plan.silent))
+    fresh = unknown_targets(factory, source.id, plan.new_urls)
+    summary.add(process_targets(source, factory, fetcher, fresh, plan.silent))
+    finish_source(factory, source.id, succeeded=summary.succeeded > 0)
     log.info(
         "source %s: %d seen, %d fetched, %d not modified, %d unchanged, %d new, %d changed, %d removed, %d errors",
         source.id,
@@ -180,6 +188,64 @@ def run_source(
         summary.errors,
     )
     return summary
+
+
+def plan_source(
+    source: SourceConfig, config: Config, factory: sessionmaker[Session], fetcher: Fetcher
+) -> SourcePlan:
+    """Discover: read the listings and decide which documents this cycle checks."""
+    summary = CycleSummary()
+    with unit_of_work(factory) as session:
+        src = store.ensure_source(session, source.id, source.name)
+        silent = src.baseline_at is None and not config.settings.first_run_alerts
+        known = store.known_documents(session, source.id)
+        previous_links = src.last_listing_links
+
+    discovered = discover(source, fetcher, factory, summary, allows_private(source), previous_links)
+    wanted = [canonical_url(u) for u in source.pages] + discovered
+    known_targets: dict[int, Target] = {}
+    for doc in known.values():
+        known_targets.setdefault(doc.id, Target(doc.url, doc.id, doc.etag, doc.last_modified))
+    new_urls = [u for u in dict.fromkeys(wanted) if u not in known]
+    if source.max_documents is not None:
+        new_urls = new_urls[: max(0, source.max_documents - len(known_targets))]
+    summary.documents_seen = len(known_targets) + len(new_urls)
+    return SourcePlan(source.id, silent, list(known_targets.values()), new_urls, summary)
+
+
+def unknown_targets(factory: sessionmaker[Session], source_id: str, urls: Sequence[str]) -> list[Target]:
+    """The URLs that are still not any document's (a moved document may have claimed some)."""
+    with factory() as session:
+        known_now = store.known_documents(session, source_id)
+    return [Target(u) for u in urls if u not in known_now]
+
+
+def process_targets(
+    source: SourceConfig,
+    factory: sessionmaker[Session],
+    fetcher: Fetcher,
+    targets: Iterable[Target],
+    silent: bool,
+) -> CycleSummary:
+    """Fetch, extract, version, diff and classify a batch of documents of one source."""
+    summary = CycleSummary()
+    processor = DocumentProcessor(source, factory, summary, silent)
+    fetch_all(fetcher, source, targets, processor.process, allows_private(source), summary)
+    return summary
+
+
+def finish_source(factory: sessionmaker[Session], source_id: str, *, succeeded: bool) -> None:
+    """Close a source's cycle: the first cycle that reached any document ends its baseline."""
+    with unit_of_work(factory) as session:
+        src = session.get(Source, source_id)
+        if src is None:
+            return
+        now = utcnow()
+        src.last_run_at = now
+        if succeeded:
+            src.last_success_at = now
+            if src.baseline_at is None:
+                src.baseline_at = now
 
 
 def discover(
@@ -281,7 +347,6 @@ class DocumentProcessor:
         self.factory = factory
         self.summary = summary
         self.silent = silent
-        self.successes = 0
 
     def process(self, target: Target, result: FetchResult) -> None:
         try:
@@ -310,7 +375,7 @@ class DocumentProcessor:
             summary.fail(source_id, target.url, result.error)
             return
         if result.not_modified:
-            self.successes += 1
+            self.summary.succeeded += 1
             summary.not_modified += 1
             if target.document_id is not None:
                 store.touch_not_modified(session, target.document_id, result)
@@ -357,7 +422,7 @@ class DocumentProcessor:
         )
         versioned = time.thread_time()
         summary.time("version", versioned - extracted)
-        self.successes += 1
+        self.summary.succeeded += 1
         kind = self._classify(session, outcome)
         store.record_attempt(session, source_id, outcome.document.id, result, kind)
         summary.time("diff", time.thread_time() - versioned)
@@ -439,7 +504,7 @@ class DocumentProcessor:
             )
             summary.fail(source_id, target.url, "listed link is not found")
             return
-        self.successes += 1
+        self.summary.succeeded += 1
         doc = store.mark_removed(session, target.document_id, result)
         store.record_attempt(session, source_id, target.document_id, result, "removed")
         if doc is None:

@@ -81,8 +81,11 @@ def _alembic_config(engine: Engine) -> Any:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply the Alembic migrations (idempotent: at head it only reads the version table)."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Apply the Alembic migrations (idempotent: at head it only reads the version table).
+
+    "heads": independent migration branches (one per feature) are all applied, no merge needed.
+    """
     from alembic import command
 
     cfg = _alembic_config(engine)
@@ -91,23 +94,23 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revisions(engine: Engine) -> set[str]:
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return set(MigrationContext.configure(connection).get_current_heads())
 
 
-def head_revision() -> str | None:
+def head_revisions() -> set[str]:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    return set(ScriptDirectory.from_config(cfg).get_heads())
 
 
 def ensure_schema(engine: Engine) -> None:
     """Upgrade only when behind, so every cycle can call this cheaply."""
-    if current_revision(engine) != head_revision():
+    if current_revisions(engine) != head_revisions():
         upgrade(engine)

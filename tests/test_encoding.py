@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawlers import decode_html, detect_challenge
+from demosite import CORPUS_DIR
 
-CORPUS = sorted((Path(__file__).parent / "fixtures" / "corpus").glob("*.txt"))
+CORPUS = sorted(CORPUS_DIR.glob("*.txt"))
 
 
 def page(text: str, head: str = "") -> str:

@@ -8,15 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from extraction import (
-    ExtractedDocument,
-    ExtractionError,
-    content_hash,
-    extract_document,
-    is_not_found_page,
-    normalise_paragraphs,
-)
-from tests.support.pages import (
+from demosite.pages import (
     corpus_document,
     corpus_paragraphs,
     gov_cn_page,
@@ -25,6 +17,14 @@ from tests.support.pages import (
     not_found_page,
     plain_page,
     provincial_page,
+)
+from extraction import (
+    ExtractedDocument,
+    ExtractionError,
+    content_hash,
+    extract_document,
+    is_not_found_page,
+    normalise_paragraphs,
 )
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"

@@ -14,10 +14,11 @@ import pytest
 
 import crawlers.fetch as fetch_mod
 from crawlers import DEFAULT_USER_AGENT, Fetcher, FetchResult, detect_challenge, is_private_address
+from demosite import CORPUS_DIR
 from tests.support.site import LocalSite, Page, RequestInfo
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CORPUS = sorted((FIXTURES / "corpus").glob("*.txt"))
+CORPUS = sorted(CORPUS_DIR.glob("*.txt"))
 
 
 def policy_text(n: int = 3000, index: int = 3) -> str:

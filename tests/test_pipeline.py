@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
+from demosite.pages import corpus_paragraphs, gov_cn_page, news_repost_page, provincial_page
 from extraction import normalise_text
 from policydiff import DocumentDiff
 from policywatch import pipeline
@@ -20,7 +21,6 @@ from policywatch.config import parse_config
 from policywatch.pipeline import CycleSummary, run_cycle
 from storage.db import make_engine, session_factory
 from storage.models import ChangeEvent, Document, DocumentVersion, FetchAttempt
-from tests.support.pages import corpus_paragraphs, gov_cn_page, news_repost_page, provincial_page
 from tests.support.site import LocalSite
 
 TITLE = "江西省人民政府关于印发江西省“十四五”数字经济发展规划的通知"

@@ -12,7 +12,7 @@ everything around them is page chrome that changes between fetches (visit counte
     plain_page(...)         HTML5 page of no known convention (extracted by trafilatura)
     not_found_page(...)     a small soft-404 page served with status 200
 
-    corpus_paragraphs(name) non-empty lines of tests/fixtures/corpus/<name>*.txt
+    corpus_paragraphs(name) non-empty lines of demosite/corpus/<name>*.txt
     corpus_document(name)   (title, body paragraphs) of a corpus file, page chrome lines removed
 
 Common keyword arguments: `counter` (the visit counter: vary it to simulate a refetch), `sidebar`
@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-CORPUS_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "corpus"
+from demosite import CORPUS_DIR
 
 __all__ = [
     "CORPUS_DIR",
@@ -385,7 +385,7 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
 
 
 def corpus_paragraphs(name: str) -> list[str]:
-    """Non-empty lines of tests/fixtures/corpus/<name>*.txt, whitespace folded (e.g. name="004").
+    """Non-empty lines of demosite/corpus/<name>*.txt, whitespace folded (e.g. name="004").
 
     For 003 (a Jekyll post) the YAML front matter, the markdown quote (a summary repeating the first
     paragraph) and the markdown link lines are dropped and the article HTML is split at block tags
