@@ -14,6 +14,13 @@ everything around them is page chrome that changes between fetches (visit counte
 
     corpus_paragraphs(name) non-empty lines of demosite/corpus/<name>*.txt
     corpus_document(name)   (title, body paragraphs) of a corpus file, page chrome lines removed
+    demo_text(name)         a policy text written for the demo and the tests (demosite/texts/<name>.txt)
+
+Listings (each takes (title, url, date) items, newest first):
+
+    json_listing(items)     a www.gov.cn-style JSON list: [{"TITLE", "SUB_TITLE", "URL", "DOCRELPUBTIME"}]
+    rss_feed(title, link, items)  an RSS 2.0 feed
+    listing_page(title, items, ...) a TRS-style HTML list page (ul li a + date span, page links)
 
 Common keyword arguments: `counter` (the visit counter: vary it to simulate a refetch), `sidebar`
 (related-link titles: reorder them), `keyword_links` (words of the body to wrap in the injected
@@ -25,22 +32,35 @@ where the wraps were, the normalised text does not).
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 
 from demosite import CORPUS_DIR
 
+TEXTS_DIR = Path(__file__).resolve().parent / "texts"
+
 __all__ = [
     "CORPUS_DIR",
+    "TEXTS_DIR",
+    "DemoText",
+    "ListingItem",
     "corpus_document",
     "corpus_paragraphs",
+    "demo_text",
     "gov_cn_page",
+    "json_listing",
     "keyword_link",
+    "listing_page",
     "news_repost_page",
     "not_found_page",
     "plain_page",
     "provincial_page",
+    "rss_feed",
 ]
 
 DEFAULT_SIDEBAR = ("相关链接A", "相关链接B")
@@ -430,3 +450,95 @@ def corpus_document(name: str) -> tuple[str, list[str]]:
         fields, _ = _front_matter(path.read_text(encoding="utf-8"))
         return fields["title"], [line for line in lines if not re.match(r"^[(（]文章来源", line)]
     return lines[0], lines[1:]
+
+
+# ---------------------------------------------------------------------------------------------
+# texts written for the demo and the tests
+
+
+@dataclass(frozen=True)
+class DemoText:
+    title: str
+    doc_number: str | None
+    issuer: str | None
+    date: str | None  # ISO
+    paragraphs: list[str]
+
+
+def demo_text(name: str) -> DemoText:
+    """A policy text of demosite/texts/<name>.txt: "key: value" lines, "---", then one paragraph a line.
+
+    public_data_notice (digital-economy policy) and grain_storage, school_safety, forest_fire
+    (policy texts of other fields, for the relevance tests).
+    """
+    head, _, body = (TEXTS_DIR / f"{name}.txt").read_text(encoding="utf-8").partition("---\n")
+    fields = dict(line.split(": ", 1) for line in head.splitlines() if ": " in line)
+    return DemoText(
+        title=fields["title"],
+        doc_number=fields.get("doc_number"),
+        issuer=fields.get("issuer"),
+        date=fields.get("date"),
+        paragraphs=[folded for folded in (_fold(line) for line in body.splitlines()) if folded],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# listings
+
+ListingItem = tuple[str, str, str]  # (title, url, ISO date)
+_CST = timezone(timedelta(hours=8))
+
+
+def json_listing(items: Iterable[ListingItem]) -> str:
+    """A www.gov.cn-style JSON listing (ZUIXINZHENGCE.json): a list of TITLE / SUB_TITLE / URL / DOCRELPUBTIME."""
+    rows = [
+        {"TITLE": title, "SUB_TITLE": "", "URL": url, "DOCRELPUBTIME": date} for title, url, date in items
+    ]
+    return json.dumps(rows, ensure_ascii=False, indent=1)
+
+
+def rss_feed(title: str, link: str, items: Iterable[ListingItem]) -> str:
+    """An RSS 2.0 feed of the items (pubDate in RFC 822, China Standard Time)."""
+    entries = []
+    for item_title, url, date in items:
+        when = format_datetime(datetime.fromisoformat(date).replace(hour=17, minute=16, tzinfo=_CST))
+        entries.append(
+            f"<item><title>{_esc(item_title)}</title><link>{_esc(url)}</link>"
+            f'<guid isPermaLink="true">{_esc(url)}</guid><pubDate>{when}</pubDate></item>'
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        f"<title>{_esc(title)}</title><link>{_esc(link)}</link><description>{_esc(title)}</description>"
+        + "".join(entries)
+        + "</channel></rss>\n"
+    )
+
+
+def listing_page(
+    title: str,
+    items: Iterable[ListingItem],
+    *,
+    pages: Sequence[str] = (),
+    charset: str = "utf-8",
+) -> str:
+    """A TRS-style list page: breadcrumb, ul.list of li > a + span date, page links (`pages`: their URLs).
+
+    With a GB charset the page declares it and characters outside it are written as &#...;
+    """
+    rows = "\n".join(
+        f'<li><a href="{_attr(url)}" target="_blank" title="{_attr(item_title)}">{_esc(item_title)}</a>'
+        f"<span>{_esc(date)}</span></li>"
+        for item_title, url, date in items
+    )
+    paging = " ".join(f'<a href="{_attr(url)}">{n}</a>' for n, url in enumerate(pages, start=1))
+    page = f"""<html><head><meta charset={charset}><title>{_esc(title)}</title></head>
+<body><div class="position">当前位置：<a href="/">首页</a> &gt; {_esc(title)}</div>
+<ul class="list">
+{rows}
+</ul>
+<div class="page">{paging}</div>
+</body></html>
+"""
+    if charset.lower().replace("-", "") != "utf8":
+        page = page.encode(charset, "xmlcharrefreplace").decode(charset)
+    return page

@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from policywatch import relevance
+from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "sources.yaml"
 
@@ -35,6 +38,43 @@ class ConfigError(ValueError):
         super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
 
 
+LISTING_KINDS = ("html", "json", "rss")
+PAGE_PLACEHOLDER = "{n}"
+
+
+@dataclass(frozen=True)
+class Pagination:
+    """Further pages of a listing: `template` with "{n}" replaced by first, first+1, …"""
+
+    template: str
+    first: int = 2  # the value of {n} on the second page (index_1.html: 1; index_pc_2.html: 2)
+    max_pages: int = 3  # pages read per cycle, the first one included
+
+    def urls(self, first_url: str) -> list[str]:
+        more = [
+            self.template.replace(PAGE_PLACEHOLDER, str(self.first + i)) for i in range(self.max_pages - 1)
+        ]
+        return [first_url, *more]
+
+
+@dataclass(frozen=True)
+class ListingConfig:
+    """One listing of a source: an HTML page of links, a JSON document of items, or an RSS/Atom feed."""
+
+    url: str
+    kind: str = "html"  # html | json | rss
+    link_pattern: re.Pattern[str] | None = None  # html: required (else the source's); json/rss: a filter
+    items: str = ""  # json: dotted path to the list of items ("" = the document itself)
+    url_field: tuple[str, ...] = ("url",)  # json: dotted paths in an item, the first present wins
+    title_field: tuple[str, ...] = ("title",)
+    date_field: tuple[str, ...] = ()
+    html_field: str | None = None  # json: dotted path to an HTML fragment whose links are the items
+    pages: Pagination | None = None
+
+    def page_urls(self) -> list[str]:
+        return self.pages.urls(self.url) if self.pages else [self.url]
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     id: str
@@ -50,10 +90,18 @@ class SourceConfig:
     concurrency: int = 4  # parallel fetches for this source (politeness still applies per host)
     schedule: str = "@hourly"
     allow_private: bool | None = None  # None: decided from the configured URLs
+    listings: tuple[ListingConfig, ...] = ()  # JSON / RSS / paginated listings (listing_urls: plain HTML)
+    preset: str | None = None  # extraction preset (extraction.presets); sets content_selector
 
     @property
     def configured_urls(self) -> tuple[str, ...]:
-        return self.listing_urls + self.pages
+        return self.listing_urls + tuple(listing.url for listing in self.listings) + self.pages
+
+    @property
+    def all_listings(self) -> tuple[ListingConfig, ...]:
+        """Every listing: `listing_urls` as HTML listings with the source's link pattern, then `listings`."""
+        plain = tuple(ListingConfig(url=url, link_pattern=self.link_pattern) for url in self.listing_urls)
+        return plain + self.listings
 
 
 @dataclass(frozen=True)
@@ -75,6 +123,11 @@ class Settings:
     max_attempts: int = 3
     backoff_base_s: float = 1.0
     respect_robots: bool = True
+    # Politeness defaults for sources that set none.
+    min_delay_s: float = 1.0
+    concurrency: int = 4
+    max_pages: int = 3  # pages of a paginated listing read per cycle
+    relevance: RelevanceClassifier = field(default_factory=lambda: DEFAULT_CLASSIFIER)
 
 
 @dataclass(frozen=True)
@@ -116,7 +169,10 @@ def parse_config(text: str, path: str | None = None) -> Config:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", line=line, path=path) from exc
-    return _Validator(path).config(node)
+    config = _Validator(path).config(node)
+    # Events take their relevance from the configuration loaded last (see policywatch.relevance).
+    relevance.configure(config.settings.relevance)
+    return config
 
 
 # --- validation over the YAML node tree, so every error knows its line -------------------------
@@ -205,8 +261,10 @@ class _Validator:
         if root is None:
             raise ConfigError("the configuration is empty", key="sources", path=self.path)
         top = self.mapping(root, "", {"sources": True, "subscribers": False, "settings": False})
+        # Settings first: they hold the defaults of the sources (politeness).
+        settings = self.settings(top["settings"]) if "settings" in top else Settings()
         sources = tuple(
-            self.source(item, f"sources[{i}]")
+            self.source(item, f"sources[{i}]", settings)
             for i, item in enumerate(self.sequence(top["sources"], "sources"))
         )
         if not sources:
@@ -223,10 +281,19 @@ class _Validator:
                 self.sequence(top["subscribers"], "subscribers") if "subscribers" in top else []
             )
         )
-        settings = self.settings(top["settings"]) if "settings" in top else Settings()
         return Config(sources=sources, subscribers=subscribers, settings=settings, path=self.path)
 
-    def source(self, node: yaml.Node, key: str) -> SourceConfig:
+    def pattern(self, node: yaml.Node, key: str) -> re.Pattern[str] | None:
+        raw = self.string(node, key, allow_null=True)
+        if raw is None:
+            return None
+        try:
+            return re.compile(raw)
+        except re.error as exc:
+            raise self.fail(f"bad regex {raw!r}: {exc}", key, node) from exc
+
+    def source(self, node: yaml.Node, key: str, settings: Settings | None = None) -> SourceConfig:
+        settings = settings or Settings()
         v = self.mapping(
             node,
             key,
@@ -243,6 +310,8 @@ class _Validator:
                 "concurrency": False,
                 "schedule": False,
                 "allow_private": False,
+                "listings": False,
+                "preset": False,
             },
         )
         source_id = self.string(v["id"], f"{key}.id")
@@ -259,25 +328,36 @@ class _Validator:
             self.url(n, f"{key}.pages[{i}]")
             for i, n in enumerate(self.sequence(v["pages"], f"{key}.pages") if "pages" in v else [])
         )
-        pattern = None
-        if "link_pattern" in v:
-            raw = self.string(v["link_pattern"], f"{key}.link_pattern", allow_null=True)
-            if raw is not None:
-                try:
-                    pattern = re.compile(raw)
-                except re.error as exc:
-                    raise self.fail(
-                        f"bad regex {raw!r}: {exc}", f"{key}.link_pattern", v["link_pattern"]
-                    ) from exc
+        pattern = self.pattern(v["link_pattern"], f"{key}.link_pattern") if "link_pattern" in v else None
         if listing_urls and pattern is None:
             raise self.fail("listing_urls need a link_pattern", f"{key}.link_pattern", node)
-        if not listing_urls and not pages:
-            raise self.fail("a source needs listing_urls or pages", f"{key}.listing_urls", node)
+        listings = tuple(
+            self.listing(n, f"{key}.listings[{i}]", pattern, settings)
+            for i, n in enumerate(self.sequence(v["listings"], f"{key}.listings") if "listings" in v else [])
+        )
+        if not listing_urls and not listings and not pages:
+            raise self.fail("a source needs listing_urls, listings or pages", f"{key}.listing_urls", node)
+        preset = None
+        if "preset" in v:
+            preset = self.string(v["preset"], f"{key}.preset", allow_null=True)
+            if preset is not None:
+                from extraction.presets import PRESETS
+
+                if preset not in PRESETS:
+                    known = ", ".join(sorted(PRESETS))
+                    raise self.fail(
+                        f"unknown preset {preset!r} (known: {known})", f"{key}.preset", v["preset"]
+                    )
         selector = None
         if "content_selector" in v:
             selector = self.string(v["content_selector"], f"{key}.content_selector", allow_null=True)
             if selector is not None:
                 self._check_selector(selector, f"{key}.content_selector", v["content_selector"])
+        if selector is None and preset is not None:
+            # An explicit content_selector wins; otherwise the preset's body containers.
+            from extraction.presets import preset_selector
+
+            selector = preset_selector(preset)
         encoding = None
         if "encoding" in v:
             encoding = self.string(v["encoding"], f"{key}.encoding", allow_null=True)
@@ -301,13 +381,108 @@ class _Validator:
             link_pattern=pattern,
             pages=pages,
             content_selector=selector,
-            min_delay_s=opt("min_delay_s", self.number, 1.0),
+            min_delay_s=opt("min_delay_s", self.number, settings.min_delay_s),
             encoding=encoding,
             max_documents=opt("max_documents", lambda n, k: self.integer(n, k, allow_null=True), None),
-            concurrency=opt("concurrency", self.integer, 4),
+            concurrency=opt("concurrency", self.integer, settings.concurrency),
             schedule=opt("schedule", self.string, "@hourly"),
             allow_private=opt("allow_private", self.boolean, None),
+            listings=listings,
+            preset=preset,
         )
+
+    def field_paths(self, node: yaml.Node, key: str) -> tuple[str, ...]:
+        """A dotted path in a JSON item, or a list of them (the first one present wins)."""
+        if isinstance(node, yaml.SequenceNode):
+            paths = tuple(self.string(n, f"{key}[{i}]") or "" for i, n in enumerate(node.value))
+            if not paths:
+                raise self.fail("must name at least one field", key, node)
+            return paths
+        return (self.string(node, key) or "",)
+
+    def listing(
+        self, node: yaml.Node, key: str, source_pattern: re.Pattern[str] | None, settings: Settings
+    ) -> ListingConfig:
+        v = self.mapping(
+            node,
+            key,
+            {
+                "url": True,
+                "kind": False,
+                "link_pattern": False,
+                "items": False,
+                "url_field": False,
+                "title_field": False,
+                "date_field": False,
+                "html_field": False,
+                "pages": False,
+            },
+        )
+        url = self.url(v["url"], f"{key}.url")
+        kind = self.string(v["kind"], f"{key}.kind") if "kind" in v else "html"
+        if kind not in LISTING_KINDS:
+            raise self.fail(
+                f"unknown listing kind {kind!r} (one of {', '.join(LISTING_KINDS)})", f"{key}.kind", v["kind"]
+            )
+        pattern = self.pattern(v["link_pattern"], f"{key}.link_pattern") if "link_pattern" in v else None
+        pattern = pattern or source_pattern
+        html_field = self.string(v["html_field"], f"{key}.html_field") if "html_field" in v else None
+        json_only = ("items", "url_field", "title_field", "date_field", "html_field")
+        if kind != "json":
+            for name in json_only:
+                if name in v:
+                    raise self.fail(f"only a json listing has {name}", f"{key}.{name}", v[name])
+        if pattern is None and (kind == "html" or html_field is not None):
+            where = "link_pattern" if "link_pattern" in v else "url"
+            raise self.fail(
+                "an HTML listing needs a link_pattern (here or on the source)",
+                f"{key}.link_pattern",
+                v[where],
+            )
+        items = ""
+        if "items" in v:
+            items = self.scalar(v["items"], f"{key}.items")
+            if items is None:
+                items = ""
+            if not isinstance(items, str):
+                raise self.fail("must be a dotted path such as data.list", f"{key}.items", v["items"])
+        if html_field is not None and any(name in v for name in ("items", "url_field", "title_field")):
+            raise self.fail(
+                "html_field replaces items, url_field and title_field", f"{key}.html_field", v["html_field"]
+            )
+        return ListingConfig(
+            url=url,
+            kind=kind,
+            link_pattern=pattern,
+            items=items,
+            url_field=self.field_paths(v["url_field"], f"{key}.url_field") if "url_field" in v else ("url",),
+            title_field=self.field_paths(v["title_field"], f"{key}.title_field")
+            if "title_field" in v
+            else ("title",),
+            date_field=self.field_paths(v["date_field"], f"{key}.date_field") if "date_field" in v else (),
+            html_field=html_field,
+            pages=self.pagination(v["pages"], f"{key}.pages", settings) if "pages" in v else None,
+        )
+
+    def pagination(self, node: yaml.Node, key: str, settings: Settings) -> Pagination:
+        v = self.mapping(node, key, {"template": True, "first": False, "max": False})
+        template_node = v["template"]
+        template = self.string(template_node, f"{key}.template")
+        assert template is not None
+        if PAGE_PLACEHOLDER not in template:
+            raise self.fail(
+                f"the template needs a {PAGE_PLACEHOLDER} where the page number goes",
+                f"{key}.template",
+                template_node,
+            )
+        # Validate the URL the template makes, with the placeholder filled in.
+        filled = yaml.ScalarNode("tag:yaml.org,2002:str", template.replace(PAGE_PLACEHOLDER, "2"))
+        filled.start_mark = template_node.start_mark
+        self.url(filled, f"{key}.template")
+        first = self.integer(v["first"], f"{key}.first", minimum=0) if "first" in v else 2
+        max_pages = self.integer(v["max"], f"{key}.max") if "max" in v else settings.max_pages
+        assert first is not None and max_pages is not None
+        return Pagination(template=template, first=first, max_pages=max_pages)
 
     def _check_selector(self, selector: str, key: str, node: yaml.Node) -> None:
         import soupsieve
@@ -366,6 +541,10 @@ class _Validator:
                 "max_attempts": False,
                 "backoff_base_s": False,
                 "respect_robots": False,
+                "min_delay_s": False,
+                "concurrency": False,
+                "max_pages": False,
+                "relevance": False,
             },
         )
         d = Settings()
@@ -385,7 +564,50 @@ class _Validator:
             max_attempts=opt("max_attempts", self.integer),
             backoff_base_s=opt("backoff_base_s", self.number),
             respect_robots=opt("respect_robots", self.boolean),
+            min_delay_s=opt("min_delay_s", self.number),
+            concurrency=opt("concurrency", self.integer),
+            max_pages=opt("max_pages", self.integer),
+            relevance=self.relevance(v["relevance"], f"{key}.relevance") if "relevance" in v else d.relevance,
         )
+
+    def weights(self, node: yaml.Node, key: str) -> dict[str, float]:
+        """A mapping term -> weight (a number >= 0)."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail("must be a mapping of term: weight", key, node)
+        weights: dict[str, float] = {}
+        for key_node, value_node in node.value:
+            term = self.string(key_node, key)
+            assert term is not None
+            dotted = f"{key}.{term}"
+            if term in weights:
+                raise self.fail("duplicate term", dotted, key_node)
+            weights[term] = self.number(value_node, dotted)
+        return weights
+
+    def relevance(self, node: yaml.Node, key: str) -> RelevanceClassifier:
+        v = self.mapping(
+            node,
+            key,
+            {
+                "threshold": False,
+                "title_factor": False,
+                "max_count": False,
+                "core_weight": False,
+                "terms": False,
+                "extra_terms": False,
+            },
+        )
+        terms = self.weights(v["terms"], f"{key}.terms") if "terms" in v else None
+        if terms is not None and not any(w > 0 for w in terms.values()):
+            raise self.fail("at least one term needs a weight above 0", f"{key}.terms", v["terms"])
+        extra = self.weights(v["extra_terms"], f"{key}.extra_terms") if "extra_terms" in v else None
+        options: dict[str, Any] = {}
+        for name in ("threshold", "title_factor", "core_weight"):
+            if name in v:
+                options[name] = self.number(v[name], f"{key}.{name}")
+        if "max_count" in v:
+            options["max_count"] = self.integer(v["max_count"], f"{key}.max_count")
+        return RelevanceClassifier.from_weights(terms, extra=extra, **options)
 
 
 def _construct(node: yaml.ScalarNode) -> Any:

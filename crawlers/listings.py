@@ -1,0 +1,363 @@
+"""Listings beyond a plain HTML page of links: JSON documents of items, RSS/Atom feeds, and titles.
+
+Every parser returns `ListedLink`s (canonical URL, the title the listing shows, its date), in the
+listing's order, each URL once. `fetch_listing` fetches a JSON or XML listing with the same
+politeness, robots, redirect, size and private-address rules as `Fetcher.fetch_page` (which only
+accepts HTML).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from bs4 import BeautifulSoup
+
+from .challenge import detect_challenge
+from .discover import canonical_url, discover_links
+from .encoding import decode_html
+from .fetch import Fetcher, FetchResult, _content_type, _Failure
+
+__all__ = [
+    "ListedLink",
+    "ListingError",
+    "fetch_listing",
+    "json_value",
+    "parse_feed",
+    "parse_html_listing",
+    "parse_json_listing",
+]
+
+
+class ListingError(ValueError):
+    """A listing that cannot be read as what it was configured to be (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ListedLink:
+    url: str
+    title: str | None = None
+    date: str | None = None
+
+
+def _fold(text: str | None) -> str | None:
+    folded = " ".join((text or "").split())
+    return folded or None
+
+
+def _absolute(href: str, base_url: str) -> str | None:
+    href = re.sub(r"[\t\n\r]", "", href.strip())
+    if not href or href.startswith("#"):
+        return None
+    try:
+        absolute = urljoin(base_url, href)
+        if urlsplit(absolute).scheme.lower() not in ("http", "https"):
+            return None
+        return canonical_url(absolute)
+    except ValueError:
+        return None
+
+
+def _dedupe(links: Iterable[ListedLink], pattern: re.Pattern[str] | None) -> list[ListedLink]:
+    seen: set[str] = set()
+    out: list[ListedLink] = []
+    for link in links:
+        if link.url in seen or (pattern is not None and not pattern.search(link.url)):
+            continue
+        seen.add(link.url)
+        out.append(link)
+    return out
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+
+def parse_html_listing(html: str, base_url: str, pattern: re.Pattern[str]) -> list[ListedLink]:
+    """The document links of an HTML listing (as `discover_links` finds them), with their titles.
+
+    The title is the link's title attribute, else its text (the longest one when a URL is linked
+    more than once, e.g. a thumbnail and a headline).
+    """
+    urls = discover_links(html, base_url, pattern)
+    if not urls:
+        return []
+    soup = BeautifulSoup(html, "lxml")
+    base = base_url
+    base_tag = soup.find("base", href=True)
+    if base_tag is not None and str(base_tag.get("href", "")).strip():
+        base = urljoin(base_url, str(base_tag.get("href")).strip())
+    titles: dict[str, str] = {}
+    for a in soup.find_all("a", href=True):
+        url = _absolute(str(a.get("href", "")), base)
+        if url is None:
+            continue
+        title = _fold(str(a.get("title") or "")) or _fold(a.get_text(" "))
+        if title and len(title) > len(titles.get(url, "")):
+            titles[url] = title
+    return [ListedLink(url, titles.get(url)) for url in urls]
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+def json_value(data: Any, path: str) -> Any:
+    """The value at dotted `path` ("data.list", "searchVO.catMap.gongwen.listVO", "items.0.url").
+
+    "" is `data` itself. Returns None when a step is missing.
+    """
+    if not path:
+        return data
+    current = data
+    for step in path.split("."):
+        if isinstance(current, dict):
+            current = current.get(step, _MISSING)
+        elif isinstance(current, list) and step.lstrip("-").isdigit():
+            index = int(step)
+            current = current[index] if -len(current) <= index < len(current) else _MISSING
+        else:
+            current = _MISSING
+        if current is _MISSING:
+            return None
+    return current
+
+
+def _first_text(item: Any, paths: Sequence[str]) -> str | None:
+    for path in paths:
+        value = json_value(item, path)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            text = _fold(str(value))
+            if text:
+                return text
+    return None
+
+
+def _strip_tags(text: str | None) -> str | None:
+    """Search APIs wrap matches in <em>…</em>; titles are plain text."""
+    if not text or "<" not in text:
+        return text
+    return _fold(BeautifulSoup(text, "lxml").get_text())
+
+
+def load_json(text: str) -> Any:
+    """Parse a JSON listing; a JSONP wrapper (`callback({...});`) is accepted too."""
+    body = text.lstrip("\ufeff").strip()
+    try:
+        return json.loads(body)
+    except ValueError:
+        m = re.match(r"^[\w$.]+\s*\((.*)\)\s*;?\s*$", body, re.S)
+        if m:
+            try:
+                return json.loads(m.group(1))
+            except ValueError:
+                pass
+    raise ListingError("not valid JSON")
+
+
+def parse_json_listing(
+    text: str,
+    base_url: str,
+    *,
+    items: str = "",
+    url_field: Sequence[str] = ("url",),
+    title_field: Sequence[str] = ("title",),
+    date_field: Sequence[str] = (),
+    html_field: str | None = None,
+    pattern: re.Pattern[str] | None = None,
+) -> list[ListedLink]:
+    """The documents of a JSON listing: the items at `items`, each item's URL/title/date fields.
+
+    With `html_field` the listing is a JSON envelope around an HTML fragment (a CMS's "unit build"
+    API): the fragment's links matching `pattern` are the documents. Relative URLs are resolved
+    against `base_url`; `pattern`, when given, filters the URLs.
+    """
+    data = load_json(text)
+    if html_field is not None:
+        fragment = json_value(data, html_field)
+        if not isinstance(fragment, str):
+            raise ListingError(f"no HTML text at {html_field!r}")
+        if pattern is None:
+            raise ListingError("an HTML fragment needs a link pattern")
+        return parse_html_listing(fragment, base_url, pattern)
+    rows = json_value(data, items)
+    if not isinstance(rows, list):
+        where = f"at {items!r}" if items else "at the top level"
+        raise ListingError(f"no list of items {where}")
+    links = []
+    for row in rows:
+        raw = _first_text(row, url_field)
+        url = _absolute(raw, base_url) if raw else None
+        if url is None:
+            continue
+        title = _strip_tags(_first_text(row, title_field))
+        links.append(ListedLink(url, title, _first_text(row, date_field)))
+    return _dedupe(links, pattern)
+
+
+# --- RSS / Atom ---------------------------------------------------------------------------------
+
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([-\w.:]+)["']""", re.I)
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1].lower() if isinstance(tag, str) else ""
+
+
+def parse_feed(text: str, base_url: str, pattern: re.Pattern[str] | None = None) -> list[ListedLink]:
+    """The entries of an RSS 2.0, RSS 1.0 (RDF) or Atom feed: link, title, date."""
+    from lxml import etree
+
+    body = _XML_DECL.sub("", text.lstrip("\ufeff"), count=1).strip()
+    if not body.startswith("<"):
+        raise ListingError("not an XML feed")
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        root = etree.fromstring(body.encode("utf-8"), parser)
+    except etree.XMLSyntaxError as exc:
+        raise ListingError(f"not an XML feed: {exc}") from exc
+    if root is None or _local(root.tag) not in ("rss", "rdf", "feed"):
+        raise ListingError("not an RSS or Atom feed")
+    links = []
+    for element in root.iter():
+        name = _local(element.tag)
+        if name not in ("item", "entry"):
+            continue
+        fields: dict[str, str] = {}
+        href = None
+        for child in element:
+            child_name = _local(child.tag)
+            if child_name == "link":
+                rel = child.get("rel", "alternate")
+                candidate = child.get("href") or (child.text or "")
+                if candidate.strip() and rel == "alternate" and href is None:
+                    href = candidate
+            elif child_name in ("title", "pubdate", "published", "updated", "date", "guid"):
+                fields.setdefault(child_name, "".join(child.itertext()))
+        if href is None and fields.get("guid", "").strip().lower().startswith("http"):
+            href = fields["guid"]
+        url = _absolute(href, base_url) if href else None
+        if url is None:
+            continue
+        date = fields.get("pubdate") or fields.get("published") or fields.get("updated") or fields.get("date")
+        links.append(ListedLink(url, _fold(fields.get("title")), _fold(date)))
+    return _dedupe(links, pattern)
+
+
+# --- fetching JSON and XML listings ---------------------------------------------------------------
+
+_FEED_TYPES = {
+    "application/json",
+    "text/json",
+    "application/javascript",
+    "text/javascript",
+    "application/x-javascript",
+    "application/xml",
+    "text/xml",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "text/html",
+    "text/plain",
+    "application/octet-stream",
+    "",
+}
+
+
+class _FeedFetcher(Fetcher):
+    """A Fetcher that accepts JSON and XML bodies, sharing its parent's sessions and politeness.
+
+    The per-host spacing (`_next_allowed`), the sessions and the robots.txt cache are the parent's
+    own objects, so a listing fetched here waits its turn with the pages the parent fetches.
+    """
+
+    def __init__(self, parent: Fetcher) -> None:
+        super().__init__(
+            user_agent=parent.user_agent,
+            connect_timeout=parent.connect_timeout,
+            read_timeout=parent.read_timeout,
+            max_attempts=parent.max_attempts,
+            backoff_base_s=parent.backoff_base_s,
+            backoff_max_s=parent.backoff_max_s,
+            max_bytes=parent.max_bytes,
+            respect_robots=parent.respect_robots,
+            pool_size=parent.pool_size,
+        )
+        self._lock = parent._lock
+        self._sessions = parent._sessions
+        self._next_allowed = parent._next_allowed
+        self._robots = parent._robots
+        self._robots_locks = parent._robots_locks
+
+    def close(self) -> None:
+        pass  # the sessions are the parent's
+
+    def _response_body(self, resp: requests.Response, deadline: float) -> bytes | None:
+        if resp.status_code == 200:
+            _, media, _ = _content_type(resp.headers)
+            if media in _FEED_TYPES or media.endswith(("+json", "+xml")):
+                length = resp.headers.get("Content-Length", "")
+                if length.strip().isdigit() and int(length) > self.max_bytes:
+                    raise _Failure(
+                        "too_large", f"body over {self.max_bytes} bytes (Content-Length {int(length)})"
+                    )
+                return self._read_body(resp, deadline, self.max_bytes)
+        return super()._response_body(resp, deadline)
+
+    def _finish(
+        self,
+        status: int,
+        resp: requests.Response,
+        body: bytes | None,
+        media: str,
+        charset: str | None,
+        request_headers: dict[str, str],
+        encoding: str | None,
+        result: FetchResult,
+    ) -> None:
+        if status != 200 or body is None or not body.strip():
+            super()._finish(status, resp, body, media, charset, request_headers, encoding, result)
+            return
+        if charset is None:
+            declared = _XML_ENCODING.match(body[:200])
+            charset = declared.group(1).decode("ascii") if declared else None
+        text, codec, source, bad = decode_html(body, charset, encoding)
+        reason = detect_challenge(status, resp.headers, text)
+        if reason:
+            raise _Failure("challenge", reason)
+        result.text, result.encoding = text, codec
+        result.encoding_source, result.replacement_chars = source, bad
+
+
+_feed_fetchers: weakref.WeakKeyDictionary[Fetcher, _FeedFetcher] = weakref.WeakKeyDictionary()
+
+
+def fetch_listing(
+    fetcher: Fetcher,
+    url: str,
+    *,
+    kind: str,
+    min_delay_s: float = 1.0,
+    allow_private: bool = False,
+    encoding: str | None = None,
+) -> FetchResult:
+    """Fetch a listing page: HTML through `fetcher` itself, JSON and RSS through a feed-accepting twin."""
+    if kind == "html":
+        return fetcher.fetch_page(
+            url, min_delay_s=min_delay_s, allow_private=allow_private, encoding=encoding
+        )
+    twin = _feed_fetchers.get(fetcher)
+    if twin is None:
+        if not isinstance(fetcher, Fetcher):  # a stand-in (tests): it decides what it accepts
+            return fetcher.fetch_page(
+                url, min_delay_s=min_delay_s, allow_private=allow_private, encoding=encoding
+            )
+        twin = _feed_fetchers.setdefault(fetcher, _FeedFetcher(fetcher))
+    return twin.fetch_page(url, min_delay_s=min_delay_s, allow_private=allow_private, encoding=encoding)

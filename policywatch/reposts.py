@@ -1,0 +1,205 @@
+"""Reposts: a new document whose text is already known from another URL or source.
+
+Exact reposts have the same content hash. Near-duplicates (a news site's copy with its own source
+line, a "返回首页" left in the body, a retitled headline) are found in two steps:
+
+1. candidates by MinHash LSH: each version's normalised body text (title excluded: reposts retitle)
+   is cut into character 4-grams; a one-permutation MinHash of 64 bins is split into 16 bands of 4,
+   and every band is an indexed key (`minhash_bands`). Texts with Jaccard similarity 0.8 share a
+   band with probability > 0.999; unrelated texts almost never do.
+2. confirmation with rapidfuzz: the normalised texts must be at least `MIN_RATIO` % alike, and two
+   documents with different 发文字号 are never one (a template notice re-issued with new figures).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from policywatch.identity import number_key
+from storage.models import Document, DocumentVersion, MinhashBand
+
+SHINGLE = 4
+BINS = 64
+BANDS = 16
+ROWS = BINS // BANDS
+MIN_RATIO = 90.0  # rapidfuzz ratio (0..100) of the normalised texts
+MIN_CHARS = 80  # shorter texts are too generic to call one a repost of another (exact match aside)
+BACKFILL_LIMIT = 25  # versions indexed per new document, oldest first (changed versions, old data)
+MAX_CANDIDATES = 50
+
+_EMPTY = (1 << 58) - 1
+_KEY_MASK = (1 << 63) - 1  # band keys are stored as signed 64-bit integers: keep them positive
+
+
+def body_text(normalized_text: str) -> str:
+    """What is compared: the normalised paragraphs run together (paragraph breaks are layout)."""
+    return normalized_text.replace("\n", "")
+
+
+def _hash64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def signature(text: str) -> tuple[int, ...]:
+    """One-permutation MinHash of `text`'s character 4-grams: BINS values.
+
+    Each 4-gram's 64-bit hash picks a bin (low 6 bits) and competes for that bin's minimum (the
+    rest). Empty bins (short texts) take the value of the next non-empty bin, marked with the
+    distance, so that two texts agree on an empty bin only when they agree on its neighbour.
+    """
+    text = body_text(text)
+    grams = {text[i : i + SHINGLE] for i in range(max(1, len(text) - SHINGLE + 1))}
+    mins = [_EMPTY + 1] * BINS
+    for gram in grams:
+        h = _hash64(gram.encode("utf-8"))
+        b, value = h & (BINS - 1), h >> 6
+        if value < mins[b]:
+            mins[b] = value
+    filled = [i for i, value in enumerate(mins) if value <= _EMPTY]
+    if not filled:
+        return tuple(mins)
+    out = list(mins)
+    for i, value in enumerate(mins):
+        if value > _EMPTY:
+            distance, j = 1, (i + 1) % BINS
+            while mins[j] > _EMPTY:
+                distance, j = distance + 1, (j + 1) % BINS
+            out[i] = (mins[j] + distance * 0x9E3779B97F4A7C15) & _EMPTY
+    return tuple(out)
+
+
+def band_keys(sig: Sequence[int]) -> list[int]:
+    """The LSH keys of a signature: one per band of ROWS values, the band's index included."""
+    keys = []
+    for band in range(BANDS):
+        rows = sig[band * ROWS : (band + 1) * ROWS]
+        data = band.to_bytes(1, "big") + b"".join(v.to_bytes(8, "big") for v in rows)
+        keys.append(_hash64(data) & _KEY_MASK)
+    return keys
+
+
+def similarity(sig_a: Sequence[int], sig_b: Sequence[int]) -> float:
+    """Estimated Jaccard similarity of the two texts' 4-gram sets."""
+    return sum(a == b for a, b in zip(sig_a, sig_b, strict=True)) / BINS
+
+
+# --- the index --------------------------------------------------------------------------------------
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, int]]) -> None:
+    """Insert band rows; a row another transaction added meanwhile is no error (PostgreSQL, SQLite)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(MinhashBand).values(rows).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(MinhashBand).values(rows).on_conflict_do_nothing())
+    else:
+        for row in rows:
+            if session.get(MinhashBand, (row["band_key"], row["version_id"])) is None:
+                session.add(MinhashBand(**row))
+        session.flush()
+
+
+def index_version(session: Session, version: DocumentVersion) -> list[int]:
+    """Record the band keys of `version`; returns them."""
+    keys = band_keys(signature(version.normalized_text))
+    rows = [{"band_key": k, "version_id": version.id, "document_id": version.document_id} for k in set(keys)]
+    _insert_ignoring_duplicates(session, rows)
+    return keys
+
+
+def backfill(session: Session, limit: int = BACKFILL_LIMIT) -> int:
+    """Index versions that have no band rows yet (new versions of changed documents, older data)."""
+    missing = session.scalars(
+        select(DocumentVersion)
+        .where(~exists().where(MinhashBand.version_id == DocumentVersion.id))
+        .order_by(DocumentVersion.id)
+        .limit(limit)
+    ).all()
+    for version in missing:
+        index_version(session, version)
+    return len(missing)
+
+
+# --- finding the original -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Match:
+    document: Document
+    version_id: int
+    ratio: float  # 100 for an exact repost
+    exact: bool
+
+
+def _different_numbers(a: str | None, b: str | None) -> bool:
+    key_a, key_b = number_key(a), number_key(b)
+    return key_a is not None and key_b is not None and key_a != key_b
+
+
+def find_original(
+    session: Session, version: DocumentVersion, keys: Iterable[int] | None = None
+) -> Match | None:
+    """The earliest other document whose text `version`'s text repeats (exactly or nearly), if any."""
+    exact = session.execute(
+        select(Document, DocumentVersion)
+        .join(DocumentVersion, DocumentVersion.document_id == Document.id)
+        .where(DocumentVersion.content_hash == version.content_hash, Document.id != version.document_id)
+        .order_by(DocumentVersion.id)
+        .limit(MAX_CANDIDATES)
+    ).all()
+    for document, candidate in exact:
+        if not _different_numbers(version.doc_number, candidate.doc_number):
+            return Match(_root(session, document), candidate.id, 100.0, True)
+    text = body_text(version.normalized_text)
+    keys = list(keys) if keys is not None else band_keys(signature(version.normalized_text))
+    candidate_ids = session.scalars(
+        select(MinhashBand.version_id)
+        .where(MinhashBand.band_key.in_(set(keys)), MinhashBand.document_id != version.document_id)
+        .distinct()
+        .order_by(MinhashBand.version_id)
+        .limit(MAX_CANDIDATES)
+    ).all()
+    for candidate_id in candidate_ids:
+        candidate = session.get(DocumentVersion, candidate_id)
+        if candidate is None:
+            continue
+        other = body_text(candidate.normalized_text)
+        if text == other:
+            ratio = 100.0
+        else:
+            if min(len(text), len(other)) < MIN_CHARS:
+                continue
+            ratio = fuzz.ratio(text, other, score_cutoff=MIN_RATIO)
+            if not ratio:
+                continue
+        if _different_numbers(version.doc_number, candidate.doc_number):
+            continue
+        document = session.get(Document, candidate.document_id)
+        if document is not None:
+            return Match(_root(session, document), candidate.id, float(ratio), text == other)
+    return None
+
+
+def _root(session: Session, document: Document) -> Document:
+    """A repost of a repost links to the first original."""
+    seen = {document.id}
+    while document.republished_of_id and document.republished_of_id not in seen:
+        parent = session.get(Document, document.republished_of_id)
+        if parent is None:
+            break
+        seen.add(parent.id)
+        document = parent
+    return document
