@@ -24,9 +24,12 @@ def test_models_and_migrations_agree(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    from storage.queries import include_object  # the same filter storage/migrations/env.py uses
+
     engine = make_engine(db_url)
     upgrade(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": include_object})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
     engine.dispose()

@@ -1,0 +1,246 @@
+"""The JSON API under /api (OpenAPI document at /api/openapi.json). Shapes follow CONTRACT.md."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from policywatch.classify import diff_versions
+from storage.queries import (
+    changes_per_day,
+    document_detail,
+    document_history,
+    filtered_changes,
+    get_version,
+    list_sources,
+    search_documents,
+    source_health,
+)
+from web.deps import FilterDep, PageDep, SessionDep
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+class Change(BaseModel):
+    id: int
+    kind: str = Field(description="new | changed | removed | restored | republished")
+    source: str
+    url: str
+    document_id: int
+    title: str | None
+    old_version_id: int | None
+    new_version_id: int | None
+    detected_at: str
+    relevant: bool
+    significance: float = Field(ge=0, le=1)
+    summary: str
+    relevance_terms: list[str] = []
+    original_document_id: int | None = None
+
+
+class ChangePage(BaseModel):
+    items: list[Change]
+    page: int
+    per_page: int
+    next_page: int | None
+
+
+class Version(BaseModel):
+    id: int
+    first_seen_at: str
+    last_seen_at: str
+    content_hash: str
+    title: str
+    doc_number: str | None
+    published_at: str | None
+    chars: int
+    issuer: str | None = None
+    url: str | None = None
+
+
+class History(BaseModel):
+    document_id: int
+    url: str
+    title: str | None
+    source: str
+    status: str
+    doc_number: str | None
+    republished_of: int | None
+    versions: list[Version]
+
+
+class DocumentRef(BaseModel):
+    document_id: int
+    url: str
+    title: str | None
+    source: str
+
+
+class DocumentDetail(BaseModel):
+    document_id: int
+    url: str
+    title: str | None
+    source: str
+    source_name: str
+    status: str
+    doc_number: str | None
+    issuer: str | None
+    published_at: str | None
+    first_seen_at: str | None
+    last_checked_at: str | None
+    current_version_id: int | None
+    former_urls: list[str]
+    republished_of: DocumentRef | None
+    reposts: list[DocumentRef]
+    versions: list[Version]
+    events: list[Change]
+
+
+class VersionText(Version):
+    document_id: int
+    text: str = Field(description="display text, paragraphs joined by newlines")
+    normalized_text: str
+
+
+class DiffChange(BaseModel):
+    op: str = Field(description="insert | delete | replace | move")
+    old: str | None
+    new: str | None
+    spans: list[dict[str, Any]]
+    old_index: int | None = None
+    new_index: int | None = None
+    old_paragraph: int | None = None
+    new_paragraph: int | None = None
+
+
+class Diff(BaseModel):
+    old_version_id: int
+    new_version_id: int
+    significance: float
+    changes: list[DiffChange]
+
+
+class SearchHit(BaseModel):
+    document_id: int
+    url: str
+    title: str | None
+    version_id: int
+    snippet: str
+
+
+class SearchPage(BaseModel):
+    items: list[SearchHit]
+    page: int
+    per_page: int
+    next_page: int | None
+
+
+class SourceInfo(BaseModel):
+    id: str
+    name: str
+
+
+class DayCount(BaseModel):
+    source: str
+    day: str
+    count: int
+
+
+class Dashboard(BaseModel):
+    since: str
+    changes_per_day: list[DayCount]
+    health: list[dict[str, Any]]
+
+
+@router.get("/changes", response_model=ChangePage, summary="Change events, newest first")
+def api_changes(session: SessionDep, where: FilterDep, page: PageDep) -> dict[str, Any]:
+    rows, has_next = page.cut(filtered_changes(session, where, limit=page.fetch, offset=page.offset))
+    return {
+        "items": rows,
+        "page": page.number,
+        "per_page": page.size,
+        "next_page": page.number + 1 if has_next else None,
+    }
+
+
+@router.get("/documents/{document_id}", response_model=DocumentDetail, summary="A document")
+def api_document(session: SessionDep, document_id: int) -> dict[str, Any]:
+    detail = document_detail(session, document_id)
+    if detail is None:
+        raise HTTPException(status_code=404, detail=f"no document {document_id}")
+    return detail
+
+
+@router.get("/documents/{document_id}/history", response_model=History, summary="A document's versions")
+def api_history(session: SessionDep, document_id: int) -> dict[str, Any]:
+    history = document_history(session, str(document_id))
+    if history is None:
+        raise HTTPException(status_code=404, detail=f"no document {document_id}")
+    return history
+
+
+@router.get("/history", response_model=History, summary="A document's versions, by URL or id")
+def api_history_by_ref(
+    session: SessionDep, ref: Annotated[str, Query(description="URL or id")]
+) -> dict[str, Any]:
+    history = document_history(session, ref)
+    if history is None:
+        raise HTTPException(status_code=404, detail=f"no document {ref!r}")
+    return history
+
+
+@router.get("/versions/{version_id}", response_model=VersionText, summary="A version and its text")
+def api_version(session: SessionDep, version_id: int) -> dict[str, Any]:
+    from storage.queries import version_json
+
+    version = get_version(session, version_id)
+    if version is None:
+        raise HTTPException(status_code=404, detail=f"no version {version_id}")
+    return {
+        **version_json(version),
+        "document_id": version.document_id,
+        "text": version.text,
+        "normalized_text": version.normalized_text,
+    }
+
+
+@router.get("/diff/{old_id}/{new_id}", response_model=Diff, summary="The difference between two versions")
+def api_diff(session: SessionDep, old_id: int, new_id: int) -> dict[str, Any]:
+    old, new = get_version(session, old_id), get_version(session, new_id)
+    missing = [str(i) for i, v in ((old_id, old), (new_id, new)) if v is None]
+    if missing:
+        raise HTTPException(status_code=404, detail=f"no version {', '.join(missing)}")
+    assert old is not None and new is not None
+    return diff_versions(old, new).to_json(old_id, new_id)
+
+
+@router.get("/search", response_model=SearchPage, summary="Documents whose current text contains q")
+def api_search(
+    session: SessionDep, page: PageDep, q: Annotated[str, Query(min_length=1, description="substring")]
+) -> dict[str, Any]:
+    rows, has_next = page.cut(search_documents(session, q, limit=page.fetch, offset=page.offset))
+    return {
+        "items": rows,
+        "page": page.number,
+        "per_page": page.size,
+        "next_page": page.number + 1 if has_next else None,
+    }
+
+
+@router.get("/sources", response_model=list[SourceInfo], summary="The sources")
+def api_sources(session: SessionDep) -> list[dict[str, Any]]:
+    return list_sources(session)
+
+
+@router.get("/dashboard", response_model=Dashboard, summary="Changes per source per day, source health")
+def api_dashboard(session: SessionDep, days: Annotated[int, Query(ge=1, le=366)] = 30) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "since": since.isoformat().replace("+00:00", "Z"),
+        "changes_per_day": changes_per_day(session, since),
+        "health": source_health(session, now - timedelta(days=days)),
+    }

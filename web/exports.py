@@ -1,0 +1,202 @@
+"""Downloads: CSV and JSON exports of changes and of a document's history, Atom feeds of changes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import quoteattr
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
+
+from storage.queries import ChangeFilter, document_history, filtered_changes, list_sources
+from web.deps import FilterDep, SessionDep
+from web.links import absolute
+from web.store import Store
+
+router = APIRouter(tags=["exports"])
+
+CHANGE_COLUMNS = (
+    "id",
+    "kind",
+    "source",
+    "url",
+    "document_id",
+    "title",
+    "old_version_id",
+    "new_version_id",
+    "detected_at",
+    "relevant",
+    "significance",
+    "summary",
+)
+HISTORY_COLUMNS = (
+    "document_id",
+    "id",
+    "first_seen_at",
+    "last_seen_at",
+    "content_hash",
+    "title",
+    "doc_number",
+    "published_at",
+    "chars",
+    "issuer",
+    "url",
+)
+BATCH = 1000
+FEED_ENTRIES = 50
+
+
+def _cell(value: Any) -> Any:
+    """Spreadsheet-safe: page text that starts like a formula is kept as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _csv_line(values: list[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([_cell(v) for v in values])
+    return buffer.getvalue()
+
+
+def _all_changes(store: Store, where: ChangeFilter) -> Iterator[dict[str, Any]]:
+    """Every matching event, newest first, read in batches in a session of its own (the response
+    streams after the request's session is gone)."""
+    with store.session() as session:
+        offset = 0
+        while True:
+            rows = filtered_changes(session, where, limit=BATCH, offset=offset)
+            yield from rows
+            if len(rows) < BATCH:
+                return
+            offset += BATCH
+
+
+def _download(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+@router.get("/export/changes.csv", summary="Change events as CSV (same filters as /api/changes)")
+def export_changes_csv(request: Request, where: FilterDep) -> Response:
+    store: Store = request.app.state.store
+
+    def lines() -> Iterator[str]:
+        yield "\ufeff" + _csv_line(list(CHANGE_COLUMNS))  # BOM: spreadsheets then read UTF-8
+        for row in _all_changes(store, where):
+            yield _csv_line([row[c] for c in CHANGE_COLUMNS])
+
+    return StreamingResponse(
+        lines(), media_type="text/csv; charset=utf-8", headers=_download("policywatch-changes.csv")
+    )
+
+
+@router.get("/export/changes.json", summary="Change events as a JSON array")
+def export_changes_json(request: Request, where: FilterDep) -> Response:
+    store: Store = request.app.state.store
+
+    def chunks() -> Iterator[str]:
+        yield "["
+        for n, row in enumerate(_all_changes(store, where)):
+            yield ("," if n else "") + json.dumps(row, ensure_ascii=False)
+        yield "]\n"
+
+    return StreamingResponse(
+        chunks(), media_type="application/json", headers=_download("policywatch-changes.json")
+    )
+
+
+def _history(session: Any, document_id: int) -> dict[str, Any]:
+    history = document_history(session, str(document_id))
+    if history is None:
+        raise HTTPException(status_code=404, detail=f"no document {document_id}")
+    return history
+
+
+@router.get("/export/documents/{document_id}/history.csv", summary="A document's versions as CSV")
+def export_history_csv(session: SessionDep, document_id: int) -> Response:
+    history = _history(session, document_id)
+    body = "\ufeff" + _csv_line(list(HISTORY_COLUMNS))
+    for version in history["versions"]:
+        body += _csv_line([document_id, *(version[c] for c in HISTORY_COLUMNS[1:])])
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers=_download(f"policywatch-document-{document_id}-history.csv"),
+    )
+
+
+@router.get("/export/documents/{document_id}/history.json", summary="A document's versions as JSON")
+def export_history_json(session: SessionDep, document_id: int) -> Response:
+    history = _history(session, document_id)
+    return Response(
+        json.dumps(history, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers=_download(f"policywatch-document-{document_id}-history.json"),
+    )
+
+
+# --- Atom -----------------------------------------------------------------------------------------
+
+
+def _xml_text(value: Any) -> str:
+    """Escaped for XML, without the control characters XML 1.0 forbids (page text is untrusted)."""
+    text = "".join(ch for ch in str(value or "") if ch in "\t\n\r" or ord(ch) >= 0x20)
+    return xml_escape(text)
+
+
+def _entry(request: Request, event: dict[str, Any]) -> str:
+    if event["old_version_id"] and event["new_version_id"]:
+        link = absolute(request, f"/diff/{event['old_version_id']}/{event['new_version_id']}")
+    else:
+        link = absolute(request, f"/documents/{event['document_id']}")
+    title = f"[{event['kind']}] {event['title'] or event['url']}"
+    return (
+        "<entry>"
+        f"<id>{_xml_text(absolute(request, '/changes') + '#change-' + str(event['id']))}</id>"
+        f"<title>{_xml_text(title)}</title>"
+        f"<updated>{_xml_text(event['detected_at'])}</updated>"
+        f'<link rel="alternate" type="text/html" href={quoteattr(link)}/>'
+        f"<category term={quoteattr(event['kind'])}/>"
+        f'<category term={quoteattr(event["source"])} label="source"/>'
+        f"<summary>{_xml_text(event['summary'])}</summary>"
+        "</entry>"
+    )
+
+
+def _feed(request: Request, session: Any, where: ChangeFilter, title: str) -> Response:
+    events = filtered_changes(session, where, limit=FEED_ENTRIES)
+    updated = events[0]["detected_at"] if events else datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    self_url = str(request.url)
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<id>{_xml_text(self_url)}</id>"
+        f"<title>{_xml_text(title)}</title>"
+        f"<updated>{_xml_text(updated)}</updated>"
+        f'<link rel="self" href={quoteattr(self_url)}/>'
+        f'<link rel="alternate" type="text/html" href={quoteattr(absolute(request, "/changes", source=where.source))}/>'
+        "<author><name>PolicyWatch</name></author>"
+        + "".join(_entry(request, e) for e in events)
+        + "</feed>\n"
+    )
+    return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+
+@router.get("/feed/changes.atom", summary="Atom feed of the newest changes (same filters as /api/changes)")
+def feed_changes(request: Request, session: SessionDep, where: FilterDep) -> Response:
+    title = "PolicyWatch: changes" + (f" ({where.source})" if where.source else "")
+    return _feed(request, session, where, title)
+
+
+@router.get("/feed/sources/{source_id}.atom", summary="Atom feed of one source's newest changes")
+def feed_source(request: Request, session: SessionDep, source_id: str) -> Response:
+    names = {s["id"]: s["name"] for s in list_sources(session)}
+    if source_id not in names:
+        raise HTTPException(status_code=404, detail=f"no source {source_id!r}")
+    return _feed(request, session, ChangeFilter(source=source_id), f"PolicyWatch: {names[source_id]}")
