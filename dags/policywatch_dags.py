@@ -1,0 +1,164 @@
+"""PolicyWatch DAGs: one per configured source, alert delivery, and the daily digest.
+
+Each source DAG reads like the pipeline it runs:
+    discover → known_document_batches → fetch_and_version (mapped over batches of known documents)
+             → new_document_batches → fetch_and_version_new (mapped over batches of new documents)
+             → detect_changes → queue_alerts ⇒ Asset policywatch://events ⇒ policywatch_deliver
+
+The work is done by plain functions in policywatch.tasks, the same code as the `policywatch` CLI.
+A broken configuration raises here, so it shows as this file's import error in the Airflow UI.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Asset, dag, task
+
+from policywatch import tasks
+from policywatch.airflow_setup import host_pool
+from policywatch.config import SourceConfig, load_config
+
+CONFIG_PATH = os.environ.get("POLICYWATCH_CONFIG") or None
+EVENTS = Asset("policywatch://events")
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def operator_notifier() -> Any:
+    """E-mail the operators when a task has failed after its retries (needs POLICYWATCH_OPERATOR_EMAILS)."""
+    emails = [e.strip() for e in os.environ.get("POLICYWATCH_OPERATOR_EMAILS", "").split(",") if e.strip()]
+    if not emails:
+        return None
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    return SmtpNotifier(
+        to=emails,
+        from_email=os.environ.get("POLICYWATCH_MAIL_FROM", "policywatch@localhost"),
+        smtp_conn_id=os.environ.get("POLICYWATCH_SMTP_CONN_ID", "smtp_default"),
+        subject="[PolicyWatch] {{ dag.dag_id }}: {{ ti.task_id }} failed",
+        html_content=(
+            "<p>Source DAG <b>{{ dag.dag_id }}</b>, task <b>{{ ti.task_id }}</b> failed after "
+            "{{ ti.try_number }} tries.</p><p>Error: <code>{{ exception | e }}</code></p>"
+            '<p><a href="{{ ti.log_url }}">Log</a></p>'
+        ),
+    )
+
+
+def default_args() -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "owner": "policywatch",
+        "retries": 3,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+    }
+    notifier = operator_notifier()
+    if notifier is not None:
+        args["on_failure_callback"] = notifier
+    return args
+
+
+def source_doc(source: SourceConfig) -> str:
+    urls = "\n".join(f"- {u}" for u in source.configured_urls)
+    return (
+        f"### {source.name}\n\nSource `{source.id}`, schedule `{source.schedule}`, "
+        f"pool `{host_pool(source)}`, at least {source.min_delay_s:g} s between requests to a host.\n\n"
+        f"**URLs**\n\n{urls}\n\nEach task returns its counts (fetched, not modified, unchanged, new, changed, "
+        "removed, errors): see the task's XCom and log."
+    )
+
+
+def build_source_dag(source: SourceConfig) -> Any:
+    pool = host_pool(source)
+
+    @dag(
+        dag_id=f"policywatch_{source.id}",
+        schedule=source.schedule,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(),
+        doc_md=source_doc(source),
+        tags=["policywatch", "source"],
+    )
+    def source_dag() -> None:
+        @task(pool=pool)
+        def discover() -> dict[str, Any]:
+            return tasks.discover_source(source.id, CONFIG_PATH)
+
+        @task
+        def known_document_batches(plan: dict[str, Any]) -> list[list[dict[str, Any]]]:
+            return plan["known_batches"]
+
+        @task(pool=pool)
+        def fetch_and_version(targets: list[dict[str, Any]], plan: dict[str, Any]) -> dict[str, Any]:
+            return tasks.process_batch(source.id, targets, plan["silent"], CONFIG_PATH)
+
+        @task(trigger_rule="none_failed")
+        def new_document_batches(plan: dict[str, Any]) -> list[list[dict[str, Any]]]:
+            return tasks.new_batches(plan, CONFIG_PATH)
+
+        @task(trigger_rule="none_failed")
+        def detect_changes(plan: dict[str, Any], known: list[dict], fresh: list[dict]) -> dict[str, Any]:
+            return tasks.finish(plan, [*known, *fresh])
+
+        @task(outlets=[EVENTS])
+        def queue_alerts(changes: dict[str, Any]) -> dict[str, Any]:
+            return tasks.alert_counts(changes)
+
+        plan = discover()
+        known = fetch_and_version.partial(plan=plan).expand(targets=known_document_batches(plan))
+        fresh_batches = new_document_batches(plan)
+        known >> fresh_batches
+        fresh = (
+            fetch_and_version.override(task_id="fetch_and_version_new", trigger_rule="none_failed")
+            .partial(plan=plan)
+            .expand(targets=fresh_batches)
+        )
+        queue_alerts(detect_changes(plan, known, fresh))
+
+    return source_dag()
+
+
+@dag(
+    dag_id="policywatch_deliver",
+    schedule=[EVENTS],
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    doc_md="Sends the pending alert e-mails whenever a source DAG has recorded events.",
+    tags=["policywatch", "alerts"],
+)
+def deliver_dag() -> None:
+    @task
+    def deliver() -> dict[str, Any]:
+        return tasks.deliver(CONFIG_PATH)
+
+    deliver()
+
+
+@dag(
+    dag_id="policywatch_digest",
+    schedule="@daily",
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    doc_md="Sends the daily digests that are due.",
+    tags=["policywatch", "alerts"],
+)
+def digest_dag() -> None:
+    @task
+    def digest() -> dict[str, Any]:
+        return tasks.digest(CONFIG_PATH)
+
+    digest()
+
+
+for _source in load_config(CONFIG_PATH).sources:
+    globals()[f"policywatch_{_source.id}"] = build_source_dag(_source)
+deliver_dag()
+digest_dag()

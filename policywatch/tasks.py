@@ -1,0 +1,206 @@
+"""The pipeline's stages as plain functions with JSON-able arguments and results.
+
+The Airflow DAGs call these (one call per task, pages batched inside), and so can anyone else: no
+Airflow import here. Each returns the counts an operator wants to see for the task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from policywatch.config import Config, load_config
+from policywatch.pipeline import (
+    CycleSummary,
+    SourcePlan,
+    Target,
+    finish_source,
+    make_fetcher,
+    plan_source,
+    process_targets,
+    unknown_targets,
+)
+from storage.db import ensure_schema, make_engine, session_factory
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 200
+COUNT_KEYS = (
+    "fetched",
+    "not_modified",
+    "unchanged",
+    "new",
+    "changed",
+    "removed",
+    "restored",
+    "republished",
+    "baseline",
+    "errors",
+)
+
+
+def _setup(config_path: str | None) -> tuple[Config, Any]:
+    config = load_config(config_path)
+    engine = make_engine()
+    ensure_schema(engine)
+    return config, engine
+
+
+def batches(items: Sequence[Any], size: int = DEFAULT_BATCH_SIZE) -> list[list[Any]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def counts(summary: CycleSummary) -> dict[str, int]:
+    return {key: getattr(summary, key) for key in COUNT_KEYS}
+
+
+def discover_source(
+    source_id: str, config_path: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+) -> dict[str, Any]:
+    """Read the source's listings; return the plan with the known documents split in batches."""
+    from alerts import sync_subscriptions
+
+    config, engine = _setup(config_path)
+    source = config.source(source_id)
+    # The batches queue alerts for the subscribers in the database: bring them up to date first.
+    sync_subscriptions(session_factory(engine), config.subscribers)
+    fetcher = make_fetcher(config.settings)
+    try:
+        plan = plan_source(source, config, session_factory(engine), fetcher)
+    finally:
+        fetcher.close()
+        engine.dispose()
+    data = plan.to_json()
+    data["known_batches"] = batches(data.pop("known"), batch_size)
+    log.info(
+        "source %s: %d known documents in %d batches, %d new URLs, %d listing errors",
+        source_id,
+        len(plan.known),
+        len(data["known_batches"]),
+        len(plan.new_urls),
+        plan.summary.errors,
+    )
+    return data
+
+
+def new_batches(
+    plan: dict[str, Any], config_path: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+) -> list[list[dict[str, Any]]]:
+    """After the known documents: the discovered URLs that are still nobody's (moves claim some)."""
+    engine = make_engine()
+    try:
+        fresh = unknown_targets(session_factory(engine), plan["source_id"], plan["new_urls"])
+    finally:
+        engine.dispose()
+    return batches([asdict(t) for t in fresh], batch_size)
+
+
+def process_batch(
+    source_id: str, targets: Sequence[dict[str, Any]], silent: bool, config_path: str | None = None
+) -> dict[str, Any]:
+    """Fetch → extract → version → diff → classify one batch of one source's documents."""
+    config, engine = _setup(config_path)
+    source = config.source(source_id)
+    fetcher = make_fetcher(config.settings)
+    try:
+        summary = process_targets(
+            source, session_factory(engine), fetcher, [Target(**t) for t in targets], silent
+        )
+    finally:
+        fetcher.close()
+        engine.dispose()
+    result = {
+        **counts(summary),
+        "documents": len(targets),
+        "succeeded": summary.succeeded,
+        "failures": summary.failures[:50],
+    }
+    log.info("source %s batch of %d: %s", source_id, len(targets), counts(summary))
+    for failure in summary.failures[:50]:
+        log.warning("fetch error %s: %s", failure["url"], failure["error"])
+    return result
+
+
+def finish(plan: dict[str, Any], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Close the source's cycle (baseline, last success) and add up what its batches did."""
+    discovery = SourcePlan.from_json({**plan, "known": []}).summary
+    total = {key: getattr(discovery, key) for key in COUNT_KEYS}
+    succeeded = 0
+    for result in results:
+        for key in COUNT_KEYS:
+            total[key] += int(result.get(key, 0))
+        succeeded += int(result.get("succeeded", 0))
+    engine = make_engine()
+    try:
+        finish_source(session_factory(engine), plan["source_id"], succeeded=succeeded > 0)
+    finally:
+        engine.dispose()
+    total["documents_seen"] = discovery.documents_seen
+    log.info("source %s cycle: %s", plan["source_id"], total)
+    return total
+
+
+def alert_counts(changes: dict[str, Any]) -> dict[str, Any]:
+    """The alerts of this cycle were queued with its events (same transaction); report what waits."""
+    from alerts.outbox import count_open
+
+    engine = make_engine()
+    try:
+        pending = count_open(session_factory(engine))
+    finally:
+        engine.dispose()
+    return {**changes, "alerts_pending": pending}
+
+
+def smtp_settings() -> Any:
+    """POLICYWATCH_SMTP_URL if set; else, under Airflow, the connection POLICYWATCH_SMTP_CONN_ID names."""
+    import os
+
+    from alerts import settings_from_airflow_connection, settings_from_env
+
+    settings = settings_from_env()
+    conn_id = os.environ.get("POLICYWATCH_SMTP_CONN_ID")
+    if settings is None and conn_id:
+        from airflow.sdk import BaseHook
+
+        settings = settings_from_airflow_connection(
+            BaseHook.get_connection(conn_id), mail_from=os.environ.get("POLICYWATCH_MAIL_FROM")
+        )
+    return settings
+
+
+def deliver(config_path: str | None = None) -> dict[str, Any]:
+    """Send the pending immediate alerts (exactly once: see alerts.outbox)."""
+    from alerts import deliver_pending, sync_subscriptions
+
+    config, engine = _setup(config_path)
+    try:
+        sync_subscriptions(session_factory(engine), config.subscribers)
+        report = deliver_pending(engine, smtp_settings())
+    finally:
+        engine.dispose()
+    if not report.configured:
+        log.warning(
+            "no SMTP server configured (POLICYWATCH_SMTP_URL): %d alerts stay pending", report.pending
+        )
+    if report.error:
+        # The alerts stay pending and go out on the next delivery; failing the task shows the outage.
+        raise RuntimeError(f"alert delivery stopped: {report.error} ({report.pending} pending)")
+    return report.to_json()
+
+
+def digest(config_path: str | None = None) -> dict[str, Any]:
+    """Send the daily digests that are due."""
+    from alerts import send_due_digests, sync_subscriptions
+
+    config, engine = _setup(config_path)
+    try:
+        sync_subscriptions(session_factory(engine), config.subscribers)
+        report = send_due_digests(engine, smtp_settings())
+    finally:
+        engine.dispose()
+    if report.error:
+        raise RuntimeError(f"digest delivery stopped: {report.error} ({report.pending} pending)")
+    return report.to_json()

