@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint format run bench clean services
+.PHONY: setup test lint format run bench clean services browser
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,airflow]'
 	touch $(STAMP)
 
 services:
@@ -25,11 +25,15 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup services lint
+# Debian's chromium for tests/test_browser.py (installed only when missing).
+browser:
+	scripts/ensure-browser.sh
+
+test: setup services browser lint
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 run: setup
-	$(BIN)/python -m policywatch.demo
+	scripts/run-local.sh
 
 bench: setup
 	$(BIN)/python -m benchmarks.run

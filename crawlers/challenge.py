@@ -64,13 +64,22 @@ def detect_challenge(status: int, headers: Mapping[str, str], text: str) -> str 
     lower = text.lower()
     hdrs = {k.lower(): v for k, v in headers.items()}
     prefix = f"anti-bot challenge page (HTTP {status})"
-    visible = visible_text(text)
-    small = len(visible) < SMALL_PAGE_CHARS
     error_status = status >= 400 or status == 202
+    # The visible text (four regex passes over the page) only when a marker asks for it: almost
+    # every policy page has none, and this runs on every page fetched.
+    visible_chars: list[int] = []
+
+    def visible_len() -> int:
+        if not visible_chars:
+            visible_chars.append(len(visible_text(text)))
+        return visible_chars[0]
+
+    def small() -> bool:
+        return visible_len() < SMALL_PAGE_CHARS
 
     if hdrs.get("cf-mitigated", "").lower() == "challenge":
         return f"{prefix}: Cloudflare challenge (cf-mitigated header)"
-    if "$_ts" in text and (small or error_status):
+    if "$_ts" in text and (error_status or small()):
         return f"{prefix}: Rivers/瑞数 $_ts script challenge"
     if status == 412:
         # GET without If-Match never legitimately ends in 412: it is Rivers/瑞数' first-visit answer.
@@ -80,10 +89,9 @@ def detect_challenge(status: int, headers: Mapping[str, str], text: str) -> str 
             return f"{prefix}: {what}"
     if "document.cookie" in lower and _LOCATION_RE.search(text):
         scripts = _script_chars(text)
-        if len(visible) < 200 and (status == 521 or scripts >= len(visible)):
+        if visible_len() < 200 and (status == 521 or scripts >= visible_len()):
             return f"{prefix}: JavaScript cookie challenge (sets document.cookie and reloads)"
-    if small or error_status:
-        for marker, what in _WEAK:
-            if marker in lower:
-                return f"{prefix}: {what}"
+    weak = [(marker, what) for marker, what in _WEAK if marker in lower]
+    if weak and (error_status or small()):
+        return f"{prefix}: {weak[0][1]}"
     return None

@@ -16,7 +16,13 @@ from collections.abc import Iterable
 __all__ = ["content_hash", "fold_whitespace", "normalise_paragraphs", "normalise_text"]
 
 # Invisible characters that carry no text: deleted (not turned into a space), so "5\u200bG" == "5G".
-_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
+# Control characters (C0 but the whitespace ones, DEL, C1 but NEL) and bidirectional overrides /
+# isolates / marks are deleted too: never text in a policy page, and page text is untrusted (an
+# escape sequence or a right-to-left override must not reach a terminal, a mail or a web page).
+_ZERO_WIDTH = re.compile(
+    "[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
+    "\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]"
+)
 
 # Applied after NFKC (which already maps full-width ASCII such as ，：（） and U+3000 / nbsp).
 _CHAR_MAP = {
@@ -75,7 +81,7 @@ _SPACE_NEXT_TO_CJK = re.compile(
 
 
 def fold_whitespace(text: str) -> str:
-    """Delete zero-width characters and fold every whitespace run to one space; strip.
+    """Delete zero-width and control characters and fold every whitespace run to one space; strip.
 
     Display-level cleaning only: punctuation and width are kept as they are.
     """

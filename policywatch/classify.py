@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from extraction import normalise_text
 from policydiff import DocumentDiff, diff_texts
-from policywatch.relevance import classify_relevance
+from policywatch.relevance import RelevanceClassifier, configured
 from storage.models import ChangeEvent, Document, DocumentVersion, utcnow
 
 SUMMARY_LIMIT = 240
@@ -50,10 +51,14 @@ def make_event(
     new_version: DocumentVersion | None,
     diff: DocumentDiff | None = None,
     original: Document | None = None,
+    classifier: RelevanceClassifier | None = None,
 ) -> ChangeEvent:
     version = new_version or old_version
     title = version.title if version else document.title
-    relevance = classify_relevance(title or "", version.normalized_text if version else "")
+    # Relevance from the configured classifier (settings.relevance); the event keeps the deciding terms.
+    relevance = (classifier or configured()).classify(
+        normalise_text(title or ""), version.normalized_text if version else ""
+    )
     if kind == "changed" and diff is not None:
         significance, summary = diff.significance, summarise(diff)
     elif kind == "restored" and diff is not None and diff.changes:

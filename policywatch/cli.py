@@ -73,10 +73,46 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=cmd_search)
 
+    deliver = sub.add_parser("deliver", help="send pending alerts now")
+    deliver.add_argument("--json", action="store_true", help="print the delivery report as JSON")
+    deliver.set_defaults(func=cmd_deliver)
+
+    digest = sub.add_parser("digest", help="send the digests that are due")
+    digest.add_argument(
+        "--now", metavar="ISO-8601", type=parse_since, help="take this as the current time (tests, catch-up)"
+    )
+    digest.add_argument("--force", action="store_true", help="send every pending digest now, due or not")
+    digest.add_argument("--json", action="store_true", help="print the delivery report as JSON")
+    digest.set_defaults(func=cmd_digest)
+
+    web = sub.add_parser("web", help="serve the analyst web app (changes, diffs, search, feeds, API)")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    web.set_defaults(func=cmd_web)
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB-COMMAND")
     upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations")
     upgrade.set_defaults(func=cmd_db_upgrade)
+
+    demo = sub.add_parser("demo", help="the local demo sources (config/demo.yaml)")
+    demo_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="DEMO-COMMAND")
+    demo_state = argparse.ArgumentParser(add_help=False)
+    demo_state.add_argument(
+        "--state",
+        metavar="PATH",
+        help="the demo's state file (default: $POLICYWATCH_DEMO_STATE, else var/demo-site.json)",
+    )
+    serve = demo_sub.add_parser("serve", parents=[demo_state], help="serve the demo sources on 127.0.0.1")
+    serve.add_argument(
+        "--port", type=int, default=None, help="port (default: $POLICYWATCH_DEMO_PORT, else 8765)"
+    )
+    serve.set_defaults(func=cmd_demo_serve)
+    step = demo_sub.add_parser(
+        "step", parents=[demo_state], help="make the next change happen on the demo sources"
+    )
+    step.add_argument("--reset", action="store_true", help="back to the baseline (step 0)")
+    step.set_defaults(func=cmd_demo_step)
     return parser
 
 
@@ -147,11 +183,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for source_id in args.source or []:
         config.source(source_id)  # unknown id -> ConfigError -> exit 2
+    smtp = _smtp_settings()  # a malformed POLICYWATCH_SMTP_URL is bad configuration: exit 2 before the run
     from policywatch.pipeline import run_cycle
 
     summary = run_cycle(config, _engine(), source_ids=args.source)
     if args.json:
         _print_json(summary.to_json())
+        if smtp is None and summary.alerts_pending:
+            print(_unset_smtp_note(summary.alerts_pending), file=sys.stderr)
         return 0
     print(
         f"{summary.sources} source(s), {summary.documents_seen} document(s): {summary.fetched} fetched, "
@@ -163,7 +202,75 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  error [{failure['source']}] {failure['url']}: {failure['error']}")
     if len(summary.failures) > 20:
         print(f"  … and {len(summary.failures) - 20} more")
+    if smtp is None and summary.alerts_pending:
+        print(_unset_smtp_note(summary.alerts_pending))
+    elif summary.alerts_sent or summary.alerts_pending:
+        note = " (not all could be sent: `policywatch deliver` retries)" if summary.alerts_pending else ""
+        print(f"alerts: {summary.alerts_sent} sent, {summary.alerts_pending} pending{note}")
     return 0
+
+
+def _smtp_settings() -> Any:
+    from alerts.smtp import SmtpConfigError, settings_from_env
+
+    try:
+        return settings_from_env()
+    except SmtpConfigError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _unset_smtp_note(pending: int) -> str:
+    return (
+        f"alerts: {pending} pending: POLICYWATCH_SMTP_URL is not set, so no e-mail was sent "
+        "(they are kept; `policywatch deliver` sends them once it is set)"
+    )
+
+
+def _alert_engine(args: argparse.Namespace) -> Any:
+    """The store, migrated, with the config's subscribers synced (so removed addresses get nothing)."""
+    from alerts import sync_subscriptions
+    from storage.db import ensure_schema, session_factory
+
+    config = load_config(args.config)
+    engine = _engine()
+    ensure_schema(engine)
+    sync_subscriptions(session_factory(engine), config.subscribers)
+    return engine
+
+
+def _report_delivery(args: argparse.Namespace, report: Any, what: str) -> int:
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(
+            f"{report.messages_sent} {what} sent ({report.alerts_sent} alert(s)), "
+            f"{report.pending} alert(s) pending, {report.failed} given up"
+        )
+    if report.error:
+        raise RunError(f"{report.error}; {report.pending} alert(s) stay pending")
+    return 0
+
+
+def cmd_deliver(args: argparse.Namespace) -> int:
+    from alerts import deliver_pending
+
+    smtp = _smtp_settings()
+    engine = _alert_engine(args)
+    if smtp is None:
+        report = deliver_pending(engine, None)
+        raise RunError(_unset_smtp_note(report.pending).removeprefix("alerts: "))
+    return _report_delivery(args, deliver_pending(engine, smtp), "message(s)")
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from alerts import send_due_digests
+
+    smtp = _smtp_settings()
+    engine = _alert_engine(args)
+    if smtp is None:
+        report = send_due_digests(engine, None)
+        raise RunError(_unset_smtp_note(report.pending).removeprefix("alerts: "))
+    return _report_delivery(args, send_due_digests(engine, smtp, now=args.now, force=args.force), "digest(s)")
 
 
 def cmd_changes(args: argparse.Namespace) -> int:
@@ -252,6 +359,59 @@ def cmd_search(args: argparse.Namespace) -> int:
             f"{row['document_id']:>6} v{row['version_id']:<6} {_one_line(row['title'])}\n       {row['url']}"
         )
         print(f"       {_one_line(row['snippet'])}")
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from storage.db import ensure_schema
+    from web import create_app
+
+    engine = _engine()
+    ensure_schema(engine)  # fail here, with one line, when the database is unreachable
+    uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_demo_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from demosite.server import DemoServer
+    from demosite.site import DEFAULT_PORT, STEPS, read_step
+
+    raw_port = args.port if args.port is not None else os.environ.get("POLICYWATCH_DEMO_PORT") or DEFAULT_PORT
+    try:
+        port = int(raw_port)
+    except ValueError as exc:
+        raise UsageError(f"POLICYWATCH_DEMO_PORT is not a port number: {raw_port!r}") from exc
+    try:
+        server = DemoServer("127.0.0.1", port, args.state)
+    except OSError as exc:
+        raise RunError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
+    step = read_step(server.state_path)
+    print(f"demo sources on {server.base_url}/ (step {step} of {len(STEPS)}; state: {server.state_path})")
+    print("`policywatch demo step` makes the next change happen; Ctrl-C stops.", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+    return 0
+
+
+def cmd_demo_step(args: argparse.Namespace) -> int:
+    from demosite.site import STEPS, advance, state_path, write_step
+
+    if args.reset:
+        write_step(0, args.state)
+        print(f"demo sources back at step 0 ({state_path(args.state)}); replay it on an empty database")
+        return 0
+    done = advance(args.state)
+    if done is None:
+        print(f"every change has happened ({len(STEPS)} steps); `policywatch demo step --reset` starts over")
+        return 0
+    print(f"step {done.number} of {len(STEPS)} [{done.source}]: {done.change}")
+    print(f"the next `policywatch run` records it as: {done.expect}")
     return 0
 
 

@@ -11,21 +11,36 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crawlers import Fetcher, FetchResult, canonical_url, discover_links, is_private_address
-from extraction import ExtractionError, extract_document, is_not_found_page
+from alerts.deliver import deliver_after_cycle
+from alerts.subscriptions import ActiveSubscriber, active_subscribers, queue_alerts, sync_subscriptions
+from crawlers import Fetcher, FetchResult, canonical_url, is_private_address
+from crawlers.listings import (
+    ListedLink,
+    ListingError,
+    fetch_listing,
+    parse_feed,
+    parse_html_listing,
+    parse_json_listing,
+)
+from extraction import ExtractedDocument, ExtractionError, extract_document, is_not_found_page
+from extraction.equivalence import chrome_equivalent
+from policywatch import reposts
 from policywatch.classify import diff_versions, make_event
-from policywatch.config import Config, Settings, SourceConfig
+from policywatch.config import Config, ListingConfig, Settings, SourceConfig
+from policywatch.identity import moved_candidates
+from policywatch.locking import SourceBusy, source_lock
 from storage import store
 from storage.db import ensure_schema, session_factory, unit_of_work
-from storage.models import DocumentVersion, Source, utcnow
+from storage.models import ChangeEvent, Document, DocumentVersion, RawPage, Source, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +66,8 @@ class CycleSummary:
     alerts_pending: int = 0
     succeeded: int = 0  # documents checked without a fetch error (304s and removals included)
     failures: list[dict[str, str]] = field(default_factory=list)
-    # Seconds spent per stage on the processing thread (fetch: summed request time of the workers).
+    # CPU seconds per stage: fetch (the fetch workers' threads), extract, version, diff (classify,
+    # events and alert queueing; the processing thread); fetch_wall: summed request wall time.
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def add(self, other: CycleSummary) -> None:
@@ -117,6 +133,8 @@ def run_cycle(
     """Run every selected source once; the database must be reachable (else DBAPIError propagates)."""
     ensure_schema(engine)
     factory = session_factory(engine)
+    # Subscribers live in the database (what was sent survives config edits): bring them up to date.
+    sync_subscriptions(factory, config.subscribers)
     sources = [config.source(s) for s in source_ids] if source_ids else list(config.sources)
     own_fetcher = fetcher is None
     fetcher = fetcher or make_fetcher(config.settings)
@@ -127,6 +145,8 @@ def run_cycle(
     finally:
         if own_fetcher:
             fetcher.close()
+    delivery = deliver_after_cycle(engine)  # never raises for SMTP trouble: alerts wait, pending
+    summary.alerts_sent, summary.alerts_pending = delivery.alerts_sent, delivery.pending
     return summary
 
 
@@ -166,15 +186,23 @@ def run_source(
     factory: sessionmaker[Session],
     fetcher: Fetcher,
 ) -> CycleSummary:
-    plan = plan_source(source, config, factory, fetcher)
     summary = CycleSummary(sources=1)
-    summary.add(plan.summary)
-    # Known documents first, so a document that moved (its old URL redirects to one the listing now
-    # shows) keeps its history before the new URL could be taken for a new document.
-    summary.add(process_targets(source, factory, fetcher, plan.known, plan.silent))
-    fresh = unknown_targets(factory, source.id, plan.new_urls)
-    summary.add(process_targets(source, factory, fetcher, fresh, plan.silent))
-    finish_source(factory, source.id, succeeded=summary.succeeded > 0)
+    with ExitStack() as held:
+        try:
+            # Two cycles never process one source at once (see policywatch.locking): the second skips it.
+            held.enter_context(source_lock(factory.kw["bind"], source.id))
+        except SourceBusy as busy:
+            log.warning("source %s skipped: %s", source.id, busy)
+            summary.fail(source.id, (source.configured_urls or ("",))[0], f"skipped: {busy}")
+            return summary
+        plan = plan_source(source, config, factory, fetcher)
+        summary.add(plan.summary)
+        # Known documents first, so a document that moved (its old URL redirects to one the listing now
+        # shows) keeps its history before the new URL could be taken for a new document.
+        summary.add(process_targets(source, factory, fetcher, plan.known, plan.silent))
+        fresh = unknown_targets(factory, source.id, plan.new_urls)
+        summary.add(process_targets(source, factory, fetcher, fresh, plan.silent))
+        finish_source(factory, source.id, succeeded=summary.succeeded > 0)
     log.info(
         "source %s: %d seen, %d fetched, %d not modified, %d unchanged, %d new, %d changed, %d removed, %d errors",
         source.id,
@@ -201,12 +229,22 @@ def plan_source(
         known = store.known_documents(session, source.id)
         previous_links = src.last_listing_links
 
-    discovered = discover(source, fetcher, factory, summary, allows_private(source), previous_links)
-    wanted = [canonical_url(u) for u in source.pages] + discovered
+    listed = discover_listed(source, fetcher, factory, summary, allows_private(source), previous_links)
+    wanted = [canonical_url(u) for u in source.pages] + [link.url for link in listed]
     known_targets: dict[int, Target] = {}
     for doc in known.values():
         known_targets.setdefault(doc.id, Target(doc.url, doc.id, doc.etag, doc.last_modified))
     new_urls = [u for u in dict.fromkeys(wanted) if u not in known]
+    if new_urls and known and summary.errors == 0:
+        # A known document the listing dropped, and a new URL showing its title: the new URL takes
+        # the old one's turn among the known documents, so a move (same 发文字号 and title, see
+        # policywatch.identity) is found before the old URL could be reported as removed.
+        with factory() as session:
+            known_urls = {url: doc.id for url, doc in known.items()}
+            moves = moved_candidates(session, source.id, listed, known_urls, new_urls)
+        for doc_id, url in moves.items():
+            known_targets[doc_id] = Target(url)
+            new_urls.remove(url)
     if source.max_documents is not None:
         new_urls = new_urls[: max(0, source.max_documents - len(known_targets))]
     summary.documents_seen = len(known_targets) + len(new_urls)
@@ -257,39 +295,91 @@ def discover(
     previous_links: int | None,
 ) -> list[str]:
     """Fetch the listing pages and return the document URLs they link to (canonical, in order)."""
-    if not source.listing_urls:
+    listed = discover_listed(source, fetcher, factory, summary, allow_private, previous_links)
+    return [link.url for link in listed]
+
+
+def discover_listed(
+    source: SourceConfig,
+    fetcher: Fetcher,
+    factory: sessionmaker[Session],
+    summary: CycleSummary,
+    allow_private: bool,
+    previous_links: int | None,
+) -> list[ListedLink]:
+    """Read every listing (HTML, JSON, RSS/Atom; each page of a paginated one) into listed documents."""
+    listings = source.all_listings
+    if not listings:
         return []
-    links: list[str] = []
+    links: list[ListedLink] = []
     listing_failed = False
-    for listing_url in source.listing_urls:
-        started = time.perf_counter()
-        result = fetcher.fetch_page(
-            listing_url, min_delay_s=source.min_delay_s, allow_private=allow_private, encoding=source.encoding
-        )
-        summary.time("fetch", time.perf_counter() - started)
-        with unit_of_work(factory) as session:
-            store.record_attempt(session, source.id, None, result, "listing" if result.ok else "error")
-        if not result.ok:
-            listing_failed = True
-            reason = result.error or (f"HTTP {result.status}" if result.status else "no answer")
-            summary.fail(source.id, listing_url, f"listing: {reason}")
-            continue
-        assert result.text is not None and source.link_pattern is not None
-        links.extend(discover_links(result.text, result.final_url, source.link_pattern))
-    links = list(dict.fromkeys(links))
+    for listing in listings:
+        seen_here: set[str] = set()
+        for number, page_url in enumerate(listing.page_urls(), start=1):
+            started = time.perf_counter()
+            result = fetch_listing(
+                fetcher,
+                page_url,
+                kind=listing.kind,
+                min_delay_s=source.min_delay_s,
+                allow_private=allow_private,
+                encoding=source.encoding,
+            )
+            summary.time("fetch", time.perf_counter() - started)
+            beyond_the_end = number > 1 and result.gone
+            with unit_of_work(factory) as session:
+                outcome = "listing" if result.ok or beyond_the_end else "error"
+                store.record_attempt(session, source.id, None, result, outcome)
+            if beyond_the_end:
+                break  # a page after the last one answers 404: the list is shorter than the page limit
+            if not result.ok:
+                listing_failed = True
+                reason = result.error or (f"HTTP {result.status}" if result.status else "no answer")
+                summary.fail(source.id, page_url, f"listing: {reason}")
+                break
+            assert result.text is not None
+            try:
+                found = read_listing(listing, result.text, result.final_url)
+            except ListingError as exc:
+                listing_failed = True
+                summary.fail(source.id, page_url, f"listing: {exc}")
+                break
+            fresh = [link for link in found if link.url not in seen_here]
+            seen_here.update(link.url for link in fresh)
+            links.extend(fresh)
+            if not fresh:
+                break  # an empty page, or a site that serves its first page for any page number
+    links = list({link.url: link for link in reversed(links)}.values())[::-1]  # first occurrence wins
     if not listing_failed:
         if not links and previous_links:
             # A listing that suddenly lists nothing is broken (a redesign, an error page): a source
             # error, never a reason to think its documents are gone.
-            summary.fail(
-                source.id, source.listing_urls[0], "listing: no document links found (it had some before)"
-            )
+            summary.fail(source.id, listings[0].url, "listing: no document links found (it had some before)")
         else:
             with unit_of_work(factory) as session:
                 src = session.get(Source, source.id)
                 if src is not None:
                     src.last_listing_links = len(links)
     return links
+
+
+def read_listing(listing: ListingConfig, text: str, base_url: str) -> list[ListedLink]:
+    """The documents one fetched listing page shows."""
+    if listing.kind == "json":
+        return parse_json_listing(
+            text,
+            base_url,
+            items=listing.items,
+            url_field=listing.url_field,
+            title_field=listing.title_field,
+            date_field=listing.date_field,
+            html_field=listing.html_field,
+            pattern=listing.link_pattern,
+        )
+    if listing.kind == "rss":
+        return parse_feed(text, base_url, listing.link_pattern)
+    assert listing.link_pattern is not None  # checked when the configuration was loaded
+    return parse_html_listing(text, base_url, listing.link_pattern)
 
 
 def fetch_all(
@@ -305,8 +395,9 @@ def fetch_all(
     workers = max(1, source.concurrency)
     window = workers * IN_FLIGHT_PER_WORKER
 
-    def fetch(target: Target) -> FetchResult:
-        return fetcher.fetch_page(
+    def fetch(target: Target) -> tuple[FetchResult, float]:
+        started = time.thread_time()
+        result = fetcher.fetch_page(
             target.url,
             etag=target.etag,
             last_modified=target.last_modified,
@@ -314,9 +405,10 @@ def fetch_all(
             allow_private=allow_private,
             encoding=source.encoding,
         )
+        return result, time.thread_time() - started  # CPU of this worker thread, not waiting time
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"fetch-{source.id}") as pool:
-        in_flight: dict[Future[FetchResult], Target] = {}
+        in_flight: dict[Future[tuple[FetchResult, float]], Target] = {}
 
         def fill() -> None:
             while len(in_flight) < window:
@@ -331,8 +423,9 @@ def fetch_all(
             done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             for future in done:
                 target = in_flight.pop(future)
-                result = future.result()
-                summary.time("fetch", result.elapsed_s)
+                result, cpu_s = future.result()
+                summary.time("fetch", cpu_s)
+                summary.time("fetch_wall", result.elapsed_s)
                 process(target, result)
             fill()
 
@@ -341,12 +434,26 @@ class DocumentProcessor:
     """Everything after the fetch for one document, in one transaction."""
 
     def __init__(
-        self, source: SourceConfig, factory: sessionmaker[Session], summary: CycleSummary, silent: bool
+        self,
+        source: SourceConfig,
+        factory: sessionmaker[Session],
+        summary: CycleSummary,
+        silent: bool,
+        subscribers: Sequence[ActiveSubscriber] | None = None,
     ):
         self.source = source
         self.factory = factory
         self.summary = summary
         self.silent = silent
+        # The alert subscribers (None: read from the database at the first event of this batch).
+        self.subscribers = subscribers
+
+    def _queue_alerts(self, session: Session, event: ChangeEvent) -> None:
+        """The event's outbox rows, in the event's own transaction (exactly once, see alerts)."""
+        if self.subscribers is None:
+            self.subscribers = active_subscribers(session)
+        if self.subscribers:
+            queue_alerts(session, event, self.subscribers)
 
     def process(self, target: Target, result: FetchResult) -> None:
         try:
@@ -400,6 +507,8 @@ class DocumentProcessor:
             )
             summary.fail(source_id, target.url, f"HTTP {result.status}")
             return
+        if self._unchanged_but_chrome(session, target, result, started):
+            return
         try:
             content = extract_document(result.text or "", result.final_url, self.source.content_selector)
         except ExtractionError as exc:
@@ -417,6 +526,15 @@ class DocumentProcessor:
             return
         extracted = time.thread_time()
         summary.time("extract", extracted - started)
+        if self._newly_undecodable(session, target, content):
+            # Bytes that are not valid in the page's charset (a corrupted transfer or a broken CMS
+            # template) would turn into U+FFFD and show as a change of a text that was clean.
+            reason = f"invalid bytes for {result.encoding}: undecodable characters in the text"
+            store.record_attempt(
+                session, source_id, target.document_id, result, "error", error=reason, error_kind="encoding"
+            )
+            summary.fail(source_id, target.url, reason)
+            return
         outcome = store.record_content(
             session, source_id, target.document_id, result, content, result.text or "", result.encoding
         )
@@ -427,14 +545,58 @@ class DocumentProcessor:
         store.record_attempt(session, source_id, outcome.document.id, result, kind)
         summary.time("diff", time.thread_time() - versioned)
 
+    def _unchanged_but_chrome(
+        self, session: Session, target: Target, result: FetchResult, started: float
+    ) -> bool:
+        """Fast path for the common case: the page differs from the one the current version was read
+        from only in page chrome (see extraction.equivalence), so it is unchanged without extracting
+        it again. False (extract as usual) whenever that cannot be shown cheaply."""
+        if target.document_id is None or self.source.content_selector or not result.text:
+            return False
+        row = session.execute(
+            select(Document.status, Document.url, Document.current_version_id, RawPage.body)
+            .join(DocumentVersion, DocumentVersion.id == Document.current_version_id)
+            .join(RawPage, RawPage.sha256 == DocumentVersion.raw_sha256)
+            .where(Document.id == target.document_id)
+        ).first()
+        # A removed document coming back, or one reached at a new URL (a move), takes the full path.
+        if row is None or row.status != "active" or row.url != result.final_url:
+            return False
+        same = chrome_equivalent(store.decompress_raw(row.body), result.text)
+        checked = time.thread_time()
+        self.summary.time("extract", checked - started)
+        if not same:
+            return False
+        store.touch_not_modified(session, target.document_id, result)
+        store.record_attempt(session, self.source.id, target.document_id, result, "unchanged")
+        self.summary.unchanged += 1
+        self.summary.succeeded += 1
+        self.summary.time("version", time.thread_time() - checked)
+        return True
+
+    @staticmethod
+    def _newly_undecodable(session: Session, target: Target, content: ExtractedDocument) -> bool:
+        """The text has U+FFFD and the document's current version had none."""
+        if target.document_id is None or not any("\ufffd" in p for p in (content.title, *content.paragraphs)):
+            return False
+        doc = session.get(Document, target.document_id)
+        if doc is None or doc.current_version_id is None:
+            return False
+        current = session.get(DocumentVersion, doc.current_version_id)
+        return current is not None and "\ufffd" not in current.text and "\ufffd" not in current.title
+
     def _classify(self, session: Session, outcome: store.ContentOutcome) -> str:
         summary, doc = self.summary, outcome.document
         events = []
         if outcome.kind == "first":
+            # Index the text (MinHash bands) so later reposts of it are found, baseline included.
+            keys = reposts.index_version(session, outcome.new_version)
             if self.silent:
                 summary.baseline += 1
                 return "baseline"
-            original = store.document_with_text(session, outcome.new_version.content_hash, doc.id)
+            reposts.backfill(session)  # versions indexed late: new texts of changed documents
+            match = reposts.find_original(session, outcome.new_version, keys)
+            original = match.document if match is not None else None
             if original is not None:
                 doc.republished_of_id = original.id
                 events.append(
@@ -493,6 +655,7 @@ class DocumentProcessor:
             return kind
         for event in events:
             store.add_event(session, event)
+            self._queue_alerts(session, event)
         return kind
 
     def _gone(self, session: Session, target: Target, result: FetchResult) -> None:
@@ -512,4 +675,5 @@ class DocumentProcessor:
         summary.removed += 1
         if not self.silent:
             current = session.get(DocumentVersion, doc.current_version_id) if doc.current_version_id else None
-            store.add_event(session, make_event("removed", doc, old_version=current, new_version=None))
+            removed = make_event("removed", doc, old_version=current, new_version=None)
+            self._queue_alerts(session, store.add_event(session, removed))

@@ -207,3 +207,91 @@ class RunLock(Base):
     source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- alerts (issue 4): subscribers synced from the config, and the outbox of what to mail ----------
+
+
+class Subscriber(Base):
+    """One e-mail address. Kept when it leaves the config, so what it was sent is never forgotten."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Lower-cased address: the identity that survives config edits (reordering, changed filters).
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)  # False: no longer in the config
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="subscriber", order_by="Subscription.position", cascade="all, delete-orphan"
+    )
+
+
+class Subscription(Base):
+    """One `subscribers:` entry of the config (an address may have several), replaced on each sync."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # index of the entry in the config
+    sources: Mapped[list[str]] = mapped_column(JSON)  # source ids, or ["*"]
+    keywords: Mapped[list[str]] = mapped_column(JSON)
+    events: Mapped[list[str]] = mapped_column(JSON)
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+
+
+class OutboxMessage(Base):
+    """One alert to send: a (subscriber, event) pair, queued in the transaction that made the event.
+
+    status: pending → sending (claimed, with a lease) → sent; a failed send goes back to pending
+    with the error. `message_id` is fixed the first time the row is claimed, so a resend after a
+    crash between the SMTP server's acceptance and our commit carries the same Message-ID.
+    """
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        # Exactly once: one row per (subscriber, event), whatever retries and reruns do.
+        Index("uq_alert_outbox_subscriber_event", "subscriber_id", "event_id", unique=True),
+        Index("ix_alert_outbox_status_mode", "status", "mode"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("change_events.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(16))  # immediate | digest
+    # pending | sending | sent | failed | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    message_id: Mapped[str | None] = mapped_column(String(250))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # every try, outages included
+    rejections: Mapped[int] = mapped_column(Integer, default=0)  # 5xx refusals of this very message
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- identity and reposts (issue 6): MinHash LSH bands of each version's normalised body text -------
+
+
+class MinhashBand(Base):
+    """One band of a version's MinHash signature (policywatch.reposts).
+
+    Versions that share a band key are candidates for "the same text" (a repost); a candidate is
+    confirmed by comparing the texts. A version is indexed once it has its rows here.
+    """
+
+    __tablename__ = "minhash_bands"
+
+    band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("document_versions.id"), primary_key=True, index=True
+    )
+    document_id: Mapped[int] = mapped_column(BigId, ForeignKey("documents.id"))
