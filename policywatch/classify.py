@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from extraction import normalise_text
 from policydiff import DocumentDiff, diff_texts
-from policywatch.relevance import RelevanceClassifier, configured
+from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage.models import ChangeEvent, Document, DocumentVersion, utcnow
 
 SUMMARY_LIMIT = 240
@@ -51,14 +51,12 @@ def make_event(
     new_version: DocumentVersion | None,
     diff: DocumentDiff | None = None,
     original: Document | None = None,
-    classifier: RelevanceClassifier | None = None,
+    classifier: RelevanceClassifier = DEFAULT_CLASSIFIER,
 ) -> ChangeEvent:
     version = new_version or old_version
     title = version.title if version else document.title
-    # Relevance from the configured classifier (settings.relevance); the event keeps the deciding terms.
-    relevance = (classifier or configured()).classify(
-        normalise_text(title or ""), version.normalized_text if version else ""
-    )
+    # Relevance from the configuration's classifier (settings.relevance); the event keeps the deciding terms.
+    relevance = classifier.classify(normalise_text(title or ""), version.normalized_text if version else "")
     if kind == "changed" and diff is not None:
         significance, summary = diff.significance, summarise(diff)
     elif kind == "restored" and diff is not None and diff.changes:

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from policywatch import relevance
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -169,10 +168,7 @@ def parse_config(text: str, path: str | None = None) -> Config:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", line=line, path=path) from exc
-    config = _Validator(path).config(node)
-    # Events take their relevance from the configuration loaded last (see policywatch.relevance).
-    relevance.configure(config.settings.relevance)
-    return config
+    return _Validator(path).config(node)
 
 
 # --- validation over the YAML node tree, so every error knows its line -------------------------

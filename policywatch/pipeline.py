@@ -38,6 +38,7 @@ from policywatch.classify import diff_versions, make_event
 from policywatch.config import Config, ListingConfig, Settings, SourceConfig
 from policywatch.identity import moved_candidates
 from policywatch.locking import SourceBusy, source_lock
+from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage import store
 from storage.db import ensure_schema, session_factory, unit_of_work
 from storage.models import ChangeEvent, Document, DocumentVersion, RawPage, Source, utcnow
@@ -199,9 +200,10 @@ def run_source(
         summary.add(plan.summary)
         # Known documents first, so a document that moved (its old URL redirects to one the listing now
         # shows) keeps its history before the new URL could be taken for a new document.
-        summary.add(process_targets(source, factory, fetcher, plan.known, plan.silent))
+        classifier = config.settings.relevance
+        summary.add(process_targets(source, factory, fetcher, plan.known, plan.silent, classifier))
         fresh = unknown_targets(factory, source.id, plan.new_urls)
-        summary.add(process_targets(source, factory, fetcher, fresh, plan.silent))
+        summary.add(process_targets(source, factory, fetcher, fresh, plan.silent, classifier))
         finish_source(factory, source.id, succeeded=summary.succeeded > 0)
     log.info(
         "source %s: %d seen, %d fetched, %d not modified, %d unchanged, %d new, %d changed, %d removed, %d errors",
@@ -264,10 +266,11 @@ def process_targets(
     fetcher: Fetcher,
     targets: Iterable[Target],
     silent: bool,
+    classifier: RelevanceClassifier = DEFAULT_CLASSIFIER,
 ) -> CycleSummary:
     """Fetch, extract, version, diff and classify a batch of documents of one source."""
     summary = CycleSummary()
-    processor = DocumentProcessor(source, factory, summary, silent)
+    processor = DocumentProcessor(source, factory, summary, silent, classifier=classifier)
     fetch_all(fetcher, source, targets, processor.process, allows_private(source), summary)
     return summary
 
@@ -440,13 +443,18 @@ class DocumentProcessor:
         summary: CycleSummary,
         silent: bool,
         subscribers: Sequence[ActiveSubscriber] | None = None,
+        classifier: RelevanceClassifier = DEFAULT_CLASSIFIER,
     ):
         self.source = source
+        self.classifier = classifier  # settings.relevance of the configuration this cycle runs
         self.factory = factory
         self.summary = summary
         self.silent = silent
         # The alert subscribers (None: read from the database at the first event of this batch).
         self.subscribers = subscribers
+
+    def _event(self, kind: str, document: Document, **details: Any) -> ChangeEvent:
+        return make_event(kind, document, classifier=self.classifier, **details)
 
     def _queue_alerts(self, session: Session, event: ChangeEvent) -> None:
         """The event's outbox rows, in the event's own transaction (exactly once, see alerts)."""
@@ -600,7 +608,7 @@ class DocumentProcessor:
             if original is not None:
                 doc.republished_of_id = original.id
                 events.append(
-                    make_event(
+                    self._event(
                         "republished",
                         doc,
                         old_version=None,
@@ -611,7 +619,7 @@ class DocumentProcessor:
                 summary.republished += 1
                 kind = "republished"
             else:
-                events.append(make_event("new", doc, old_version=None, new_version=outcome.new_version))
+                events.append(self._event("new", doc, old_version=None, new_version=outcome.new_version))
                 summary.new += 1
                 kind = "new"
         elif outcome.kind == "changed":
@@ -619,7 +627,7 @@ class DocumentProcessor:
             diff = diff_versions(outcome.old_version, outcome.new_version)
             if outcome.was_removed:
                 events.append(
-                    make_event(
+                    self._event(
                         "restored",
                         doc,
                         old_version=outcome.old_version,
@@ -629,7 +637,7 @@ class DocumentProcessor:
                 )
                 summary.restored += 1
             events.append(
-                make_event(
+                self._event(
                     "changed",
                     doc,
                     old_version=outcome.old_version,
@@ -642,7 +650,7 @@ class DocumentProcessor:
         else:
             if outcome.was_removed:
                 events.append(
-                    make_event(
+                    self._event(
                         "restored", doc, old_version=outcome.old_version, new_version=outcome.new_version
                     )
                 )
@@ -675,5 +683,5 @@ class DocumentProcessor:
         summary.removed += 1
         if not self.silent:
             current = session.get(DocumentVersion, doc.current_version_id) if doc.current_version_id else None
-            removed = make_event("removed", doc, old_version=current, new_version=None)
+            removed = self._event("removed", doc, old_version=current, new_version=None)
             self._queue_alerts(session, store.add_event(session, removed))

@@ -130,19 +130,6 @@ class RelevanceClassifier:
 
 DEFAULT_CLASSIFIER = RelevanceClassifier()
 
-# The classifier events use: the one of the configuration loaded last (policywatch.config sets it).
-# Every entry point (CLI, Airflow task, test world) loads its configuration before it runs a cycle.
-_configured: RelevanceClassifier = DEFAULT_CLASSIFIER
-
-
-def configure(classifier: RelevanceClassifier) -> None:
-    global _configured
-    _configured = classifier
-
-
-def configured() -> RelevanceClassifier:
-    return _configured
-
 
 def classify_relevance(
     title: str,
@@ -150,8 +137,8 @@ def classify_relevance(
     terms: Mapping[str, float] | Iterable[tuple[str, float]] | None = None,
     threshold: float | None = None,
 ) -> Relevance:
-    """Classify with the configured classifier, or with these `terms` / `threshold` instead."""
-    classifier = _configured
+    """Classify with the built-in classifier, or with these `terms` / `threshold` instead."""
+    classifier = DEFAULT_CLASSIFIER
     if terms is not None or threshold is not None:
         pairs = tuple(terms.items() if isinstance(terms, Mapping) else terms) if terms is not None else None
         classifier = RelevanceClassifier(

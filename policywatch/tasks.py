@@ -106,7 +106,12 @@ def process_batch(
     fetcher = make_fetcher(config.settings)
     try:
         summary = process_targets(
-            source, session_factory(engine), fetcher, [Target(**t) for t in targets], silent
+            source,
+            session_factory(engine),
+            fetcher,
+            [Target(**t) for t in targets],
+            silent,
+            config.settings.relevance,
         )
     finally:
         fetcher.close()

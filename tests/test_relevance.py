@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 
 from demosite.pages import corpus_document, demo_text, gov_cn_page
 from extraction import normalise_paragraphs, normalise_text
-from policywatch import relevance
 from policywatch.config import ConfigError, parse_config
 from policywatch.pipeline import run_cycle
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage.db import make_engine, session_factory
 from storage.models import ChangeEvent
 from tests.support.site import LocalSite
-
-
-@pytest.fixture(autouse=True)
-def default_classifier() -> Iterator[None]:
-    """Each test starts and ends with the built-in classifier (parse_config configures another)."""
-    relevance.configure(DEFAULT_CLASSIFIER)
-    yield
-    relevance.configure(DEFAULT_CLASSIFIER)
 
 
 def classify(title: str, paragraphs: list[str], classifier: RelevanceClassifier = DEFAULT_CLASSIFIER):  # type: ignore[no-untyped-def]
