@@ -25,12 +25,10 @@ PASSWORD = "pw-test-password"
 
 
 def airflow_env(home: Path, store_url: str) -> dict[str, str]:
+    # An empty plugins folder: the plugin must come from the package's `airflow.plugins` entry point,
+    # as it does under `make run` and in the production image.
     plugins = home / "plugins"
     plugins.mkdir(parents=True, exist_ok=True)
-    # How an Airflow deployment picks the plugin up: a one-line module in its plugins folder.
-    (plugins / "policywatch_plugin.py").write_text(
-        "from web.airflow_plugin import PolicyWatchPlugin  # noqa: F401\n", encoding="utf-8"
-    )
     (home / "dags").mkdir(exist_ok=True)
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({"analyst": PASSWORD}), encoding="utf-8")
