@@ -35,10 +35,11 @@ password=$("$BIN/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))
 pids=()
 cleanup() {
   trap - INT TERM EXIT
-  echo
-  echo "stopping PolicyWatch…"
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  trap '' PIPE  # the terminal (or a pipe) may already be gone: stop the children first, talk after
+  set +e
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  echo "PolicyWatch stopped." >&2
 }
 trap cleanup INT TERM EXIT
 
