@@ -158,6 +158,31 @@ def test_injected_keyword_links_are_not_a_change(world: World) -> None:
     assert_no_change(world)
 
 
+def test_page_chrome_is_not_a_change(world: World) -> None:
+    """Navigation, breadcrumb, font-size and print buttons, share widget, editor line, footer, scripts."""
+    baseline(world)
+    page = gov_cn_page(TITLE, PARAS, doc_number=DOC_NUMBER, issuer="江西省人民政府", pub_date="2022-05-25")
+    edits = [
+        (
+            '<li><a href="/fuwu/">服务</a></li>',
+            '<li><a href="/fuwu/">服务</a></li><li><a href="/shuju/">数据</a></li>',
+        ),
+        ('&gt; <a href="/zhengce/xxgk/">国务院文件</a>', '&gt; <a href="/zhengce/xxgk/">政策文件库</a>'),
+        ('<a href="javascript:void(0)">小</a>', '<a href="javascript:void(0)">小</a> <a href="#">特大</a>'),
+        ("【打印本页】", "【打印】【下载PDF】"),
+        ("<span>分享到：</span>", '<span>分享到：</span><a class="bds_qzone">QQ空间</a>'),
+        ("责任编辑：王洋", "责任编辑：李明"),
+        ("京ICP备05070218号", "京ICP备05070218号-3　网站地图"),
+        ("hm.js?x", "hm.js?y2026"),
+        ('innerHTML = "', 'innerHTML = "共'),
+    ]
+    for old, new in edits:
+        assert old in page, old
+        page = page.replace(old, new)
+    world.site.put("/content/1.html", page)
+    assert_no_change(world)
+
+
 def test_whitespace_and_line_wrapping_are_not_a_change(world: World) -> None:
     baseline(world)
     # Wrapped after every comma and full stop, the way CMS editors break long lines in the HTML source.
