@@ -490,11 +490,13 @@ class DocumentProcessor:
             summary.fail(source_id, target.url, result.error)
             return
         if result.not_modified:
+            started = time.thread_time()
             self.summary.succeeded += 1
             summary.not_modified += 1
             if target.document_id is not None:
                 store.touch_not_modified(session, target.document_id, result)
             store.record_attempt(session, source_id, target.document_id, result, "not_modified")
+            summary.time("version", time.thread_time() - started)
             return
         if result.ok:
             summary.fetched += 1
