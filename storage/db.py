@@ -8,12 +8,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK_KEY = 0x5057_4D49_4752  # "PWMIGR": an advisory lock id no other code uses
 
 
 class DatabaseError(RuntimeError):
@@ -90,6 +91,12 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
 
     cfg = _alembic_config(engine)
     with engine.begin() as connection:
+        # Two first-ever cycles on one empty database would both create the schema: the second waits
+        # here for the first to commit, then finds nothing left to do.
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        elif connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 

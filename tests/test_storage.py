@@ -33,3 +33,23 @@ def test_models_and_migrations_agree(db_url: str) -> None:
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
     engine.dispose()
+
+
+def _upgrade_in_child(url: str) -> None:
+    upgrade(make_engine(url))
+
+
+def test_first_upgrades_started_at_once_do_not_collide(db_url: str) -> None:
+    """Two cycles started together on an empty database: one builds the schema, the others wait."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_upgrade_in_child, args=(db_url,)) for _ in range(3)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=120)
+    assert [child.exitcode for child in children] == [0, 0, 0]
+    engine = make_engine(db_url)
+    assert current_revisions(engine) == head_revisions()
+    engine.dispose()
