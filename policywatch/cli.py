@@ -327,7 +327,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     elif args.format == "html":
         print(render_html(result))
     else:
-        print(render_text(result) if result.changes else "no changes")
+        print(_lines(render_text(result)) if result.changes else "no changes")
     return 0
 
 
@@ -338,9 +338,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         version = session.get(DocumentVersion, args.version)
         if version is None:
             raise RunError(f"no version {args.version}")
-        print(version.title)
+        print(_one_line(version.title))
         print()
-        print(version.text if args.original else version.normalized_text)
+        print(_lines(version.text if args.original else version.normalized_text))
     return 0
 
 
@@ -422,6 +422,11 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     upgrade(engine)
     print(f"database at revision {', '.join(sorted(current_revisions(engine)))}")
     return 0
+
+
+def _lines(text: str) -> str:
+    """Multi-line page text for the terminal: line breaks kept, every other control character neutralised."""
+    return "\n".join(_one_line(line) for line in text.split("\n"))
 
 
 def _one_line(text: str | None) -> str:

@@ -316,6 +316,7 @@ def discover_listed(
         return []
     links: list[ListedLink] = []
     listing_failed = False
+    last_result = None
     for listing in listings:
         seen_here: set[str] = set()
         for number, page_url in enumerate(listing.page_urls(), start=1):
@@ -329,6 +330,7 @@ def discover_listed(
                 encoding=source.encoding,
             )
             summary.time("fetch", time.perf_counter() - started)
+            last_result = result
             beyond_the_end = number > 1 and result.gone
             with unit_of_work(factory) as session:
                 outcome = "listing" if result.ok or beyond_the_end else "error"
@@ -357,7 +359,13 @@ def discover_listed(
         if not links and previous_links:
             # A listing that suddenly lists nothing is broken (a redesign, an error page): a source
             # error, never a reason to think its documents are gone.
-            summary.fail(source.id, listings[0].url, "listing: no document links found (it had some before)")
+            reason = "listing: no document links found (it had some before)"
+            summary.fail(source.id, listings[0].url, reason)
+            if last_result is not None:
+                with unit_of_work(factory) as session:
+                    store.record_attempt(
+                        session, source.id, None, last_result, "error", error=reason, error_kind="listing"
+                    )
         else:
             with unit_of_work(factory) as session:
                 src = session.get(Source, source.id)

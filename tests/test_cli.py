@@ -111,3 +111,38 @@ def test_unknown_source_is_a_usage_error(tmp_path: Path, site: LocalSite) -> Non
     config = write_config(tmp_path, site)
     result = policywatch("--config", str(config), "run", "--source", "nope", env={}, cwd=tmp_path)
     assert result.returncode == 2 and "nope" in result.stderr
+
+
+def test_show_and_diff_neutralise_control_characters_stored_in_old_rows(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Rows written before extraction dropped control characters must not reach the terminal raw."""
+    from storage.db import ensure_schema, make_engine, session_factory
+    from storage.models import Document, DocumentVersion, Source
+
+    engine = make_engine(sqlite_url)
+    ensure_schema(engine)
+    with session_factory(engine).begin() as session:
+        session.add(Source(id="old", name="old"))
+        session.flush()
+        doc = Document(source_id="old", url="http://example.org/a")
+        session.add(doc)
+        session.flush()
+        for text in ("第一条\x1b[31m 红色\x07", "第一条\x1b]0;owned\x07 改了"):
+            session.add(
+                DocumentVersion(
+                    document_id=doc.id,
+                    content_hash=text,
+                    title="标题\x1b[2J",
+                    text=text,
+                    normalized_text=text,
+                    chars=len(text),
+                    url=doc.url,
+                )
+            )
+    env = {"POLICYWATCH_DATABASE_URL": sqlite_url}
+    for args in (["show", "1"], ["show", "--original", "2"], ["diff", "1", "2"]):
+        result = policywatch(*args, env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout, args
+        assert "第一条" in result.stdout

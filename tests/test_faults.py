@@ -339,6 +339,12 @@ def test_listing_that_suddenly_lists_nothing(world: FaultWorld, site: LocalSite)
     assert summary.removed == 0
     assert [f["url"] for f in summary.failures] == [site.url("/list/")]
     assert "no document links" in summary.failures[0]["error"]
+    attempt = world.last_attempt(site.url("/list/"))
+    assert (
+        attempt.outcome == "error"
+        and attempt.error_kind == "listing"
+        and "no document links" in attempt.error
+    )
     # The documents already known are still checked (and found, so never removed).
     assert world.status(a_id) == world.status(b_id) == "active"
     assert world.events() == [("changed", a_id)]
