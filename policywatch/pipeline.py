@@ -480,22 +480,23 @@ class DocumentProcessor:
         except Exception as exc:  # a bug on one page must not stop the other pages
             log.exception("processing %s failed", target.url)
             with unit_of_work(self.factory) as session:
-                store.record_attempt(
-                    session,
-                    self.source.id,
-                    target.document_id,
-                    result,
-                    "error",
-                    error=f"processing failed: {type(exc).__name__}: {exc}",
-                    error_kind="internal",
+                self._fail(
+                    session, target, result, f"processing failed: {type(exc).__name__}: {exc}", "internal"
                 )
-            self.summary.fail(self.source.id, target.url, f"processing failed: {type(exc).__name__}: {exc}")
+
+    def _fail(
+        self, session: Session, target: Target, result: FetchResult, reason: str, kind: str | None = None
+    ) -> None:
+        """A fetch error: recorded with its reason, counted, and nothing else (no version, no event)."""
+        store.record_attempt(
+            session, self.source.id, target.document_id, result, "error", error=reason, error_kind=kind
+        )
+        self.summary.fail(self.source.id, target.url, reason)
 
     def _process(self, session: Session, target: Target, result: FetchResult) -> None:
         source_id, summary = self.source.id, self.summary
         if result.error:
-            store.record_attempt(session, source_id, target.document_id, result, "error")
-            summary.fail(source_id, target.url, result.error)
+            self._fail(session, target, result, result.error)
             return
         if result.not_modified:
             started = time.thread_time()
@@ -514,16 +515,7 @@ class DocumentProcessor:
             self._gone(session, target, result)
             return
         if not result.ok:
-            store.record_attempt(
-                session,
-                source_id,
-                target.document_id,
-                result,
-                "error",
-                error=f"HTTP {result.status}",
-                error_kind="http",
-            )
-            summary.fail(source_id, target.url, f"HTTP {result.status}")
+            self._fail(session, target, result, f"HTTP {result.status}", "http")
             return
         if self._unchanged_but_chrome(session, target, result, started):
             return
@@ -531,16 +523,7 @@ class DocumentProcessor:
             content = extract_document(result.text or "", result.final_url, self.source.content_selector)
         except ExtractionError as exc:
             summary.time("extract", time.thread_time() - started)
-            store.record_attempt(
-                session,
-                source_id,
-                target.document_id,
-                result,
-                "error",
-                error=f"extraction: {exc}",
-                error_kind="extract",
-            )
-            summary.fail(source_id, target.url, f"extraction: {exc}")
+            self._fail(session, target, result, f"extraction: {exc}", "extract")
             return
         extracted = time.thread_time()
         summary.time("extract", extracted - started)
@@ -548,10 +531,7 @@ class DocumentProcessor:
             # Bytes that are not valid in the page's charset (a corrupted transfer or a broken CMS
             # template) would turn into U+FFFD and show as a change of a text that was clean.
             reason = f"invalid bytes for {result.encoding}: undecodable characters in the text"
-            store.record_attempt(
-                session, source_id, target.document_id, result, "error", error=reason, error_kind="encoding"
-            )
-            summary.fail(source_id, target.url, reason)
+            self._fail(session, target, result, reason, "encoding")
             return
         outcome = store.record_content(
             session, source_id, target.document_id, result, content, result.text or "", result.encoding
@@ -680,10 +660,7 @@ class DocumentProcessor:
         source_id, summary = self.source.id, self.summary
         if target.document_id is None:
             # A listed link that answers "not found": the listing is stale, not a removal.
-            store.record_attempt(
-                session, source_id, None, result, "error", error="listed link is not found", error_kind="gone"
-            )
-            summary.fail(source_id, target.url, "listed link is not found")
+            self._fail(session, target, result, "listed link is not found", "gone")
             return
         self.summary.succeeded += 1
         doc = store.mark_removed(session, target.document_id, result)
