@@ -47,6 +47,24 @@ DEFAULT_USER_AGENT = "PolicyWatch/0.1 (+https://github.com/policywatch; policy c
 MAX_REDIRECTS = 10
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _HTML_TYPES = {"text/html", "application/xhtml+xml", "text/plain"}
+# What a listing feed (JSON, RSS, Atom) may be served as: sites label them every which way.
+_FEED_TYPES = {
+    "application/json",
+    "text/json",
+    "application/javascript",
+    "text/javascript",
+    "application/x-javascript",
+    "application/xml",
+    "text/xml",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "text/html",
+    "text/plain",
+    "application/octet-stream",
+    "",
+}
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([-\w.:]+)["']""", re.I)
 _SNIFF_TYPES = {"", "application/octet-stream"}
 # Bodies of error answers are read only this far (enough to recognise a challenge page).
 _ERROR_BODY_CAP = 512 * 1024
@@ -375,7 +393,7 @@ class Fetcher:
         return bytes(buf)
 
     def _request(
-        self, url: str, headers: dict[str, str], min_delay_s: float, result: FetchResult
+        self, url: str, headers: dict[str, str], min_delay_s: float, result: FetchResult, feed: bool = False
     ) -> tuple[requests.Response, bytes | None]:
         """GET `url` with retries. Returns the response and its body (None for 3xx/304/non-HTML 200)."""
         parts = urlsplit(url)
@@ -409,7 +427,7 @@ class Fetcher:
                 except requests.RequestException as exc:
                     raise _Failure("connection", f"request failed: {_describe(exc)}") from exc
                 try:
-                    body = self._response_body(resp, deadline)
+                    body = self._response_body(resp, deadline, feed)
                 except BaseException:
                     resp.close()
                     raise
@@ -433,14 +451,17 @@ class Fetcher:
                 time.sleep(self._backoff(attempt, retry_after))
         raise AssertionError("unreachable")
 
-    def _response_body(self, resp: requests.Response, deadline: float) -> bytes | None:
+    def _response_body(self, resp: requests.Response, deadline: float, feed: bool = False) -> bytes | None:
         status = resp.status_code
         if status in _REDIRECT_STATUSES or status == 304:
             return None
         length = resp.headers.get("Content-Length", "")
         if status == 200:
             _, media, _ = _content_type(resp.headers)
-            if media not in _HTML_TYPES and media not in _SNIFF_TYPES:
+            if feed:
+                if media not in _FEED_TYPES and not media.endswith(("+json", "+xml")):
+                    return None  # not a feed: not downloaded
+            elif media not in _HTML_TYPES and media not in _SNIFF_TYPES:
                 return None  # not HTML: not downloaded
             if length.strip().isdigit() and int(length) > self.max_bytes:
                 raise _Failure(
@@ -473,11 +494,13 @@ class Fetcher:
         min_delay_s: float = 1.0,
         allow_private: bool = False,
         encoding: str | None = None,
+        feed: bool = False,
     ) -> FetchResult:
         """Fetch one page. Network and HTTP problems end up in `error`/`error_kind`, never raised.
 
         `allow_private`: let this fetch reach loopback/private addresses (only for sources whose own
         configured URLs live there). `encoding`: a codec to decode with, overriding header and meta.
+        `feed`: the body is a listing feed (JSON, RSS, Atom) instead of an HTML page.
         Raises ValueError only for an unknown `encoding` override.
         """
         if encoding is not None and normalize_charset(encoding) is None:
@@ -496,7 +519,7 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         try:
-            self._follow(current, headers, min_delay_s, allow_private, encoding, result)
+            self._follow(current, headers, min_delay_s, allow_private, encoding, result, feed)
         except _Failure as failure:
             result.error, result.error_kind = failure.message, failure.kind
             result.text = None
@@ -514,6 +537,7 @@ class Fetcher:
         allow_private: bool,
         encoding: str | None,
         result: FetchResult,
+        feed: bool = False,
     ) -> None:
         visited = {current}
         while True:
@@ -538,7 +562,7 @@ class Fetcher:
                     crawl_delay = robots.crawl_delay(self.user_agent)
                     if crawl_delay:
                         delay = max(delay, min(float(crawl_delay), _MAX_CRAWL_DELAY_S))
-            resp, body = self._request(current, headers, delay, result)
+            resp, body = self._request(current, headers, delay, result, feed)
             status = resp.status_code
             result.status = status
             raw_type, media, charset = _content_type(resp.headers)
@@ -565,8 +589,31 @@ class Fetcher:
                 current = nxt
                 continue
             resp.close()
-            self._finish(status, resp, body, media, charset, headers, encoding, result)
+            if feed and status == 200 and body is not None and body.strip():
+                self._finish_feed(status, resp, body, charset, encoding, result)
+            else:
+                self._finish(status, resp, body, media, charset, headers, encoding, result)
             return
+
+    def _finish_feed(
+        self,
+        status: int,
+        resp: requests.Response,
+        body: bytes,
+        charset: str | None,
+        encoding: str | None,
+        result: FetchResult,
+    ) -> None:
+        """A listing feed: decoded like a page (XML may declare its encoding), never HTML-sniffed."""
+        if charset is None:
+            declared = _XML_ENCODING.match(body[:200])
+            charset = declared.group(1).decode("ascii") if declared else None
+        text, codec, source, bad = decode_html(body, charset, encoding)
+        reason = detect_challenge(status, resp.headers, text)
+        if reason:
+            raise _Failure("challenge", reason)
+        result.text, result.encoding = text, codec
+        result.encoding_source, result.replacement_chars = source, bad
 
     def _finish(
         self,

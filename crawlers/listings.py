@@ -1,28 +1,24 @@
 """Listings beyond a plain HTML page of links: JSON documents of items, RSS/Atom feeds, and titles.
 
 Every parser returns `ListedLink`s (canonical URL, the title the listing shows, its date), in the
-listing's order, each URL once. `fetch_listing` fetches a JSON or XML listing with the same
-politeness, robots, redirect, size and private-address rules as `Fetcher.fetch_page` (which only
-accepts HTML).
+listing's order, each URL once. `fetch_listing` fetches a listing through `Fetcher.fetch_page`
+(with `feed=True` for JSON and XML), so the same politeness, robots, redirect, size and
+private-address rules apply.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
 from bs4 import BeautifulSoup
 
-from .challenge import detect_challenge
 from .discover import canonical_url, discover_links
-from .encoding import decode_html
-from .fetch import Fetcher, FetchResult, _content_type, _Failure
+from .fetch import Fetcher, FetchResult
 
 __all__ = [
     "ListedLink",
@@ -204,7 +200,6 @@ def parse_json_listing(
 # --- RSS / Atom ---------------------------------------------------------------------------------
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
-_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([-\w.:]+)["']""", re.I)
 
 
 def _local(tag: Any) -> str:
@@ -253,91 +248,6 @@ def parse_feed(text: str, base_url: str, pattern: re.Pattern[str] | None = None)
 
 # --- fetching JSON and XML listings ---------------------------------------------------------------
 
-_FEED_TYPES = {
-    "application/json",
-    "text/json",
-    "application/javascript",
-    "text/javascript",
-    "application/x-javascript",
-    "application/xml",
-    "text/xml",
-    "application/rss+xml",
-    "application/atom+xml",
-    "application/rdf+xml",
-    "text/html",
-    "text/plain",
-    "application/octet-stream",
-    "",
-}
-
-
-class _FeedFetcher(Fetcher):
-    """A Fetcher that accepts JSON and XML bodies, sharing its parent's sessions and politeness.
-
-    The per-host spacing (`_next_allowed`), the sessions and the robots.txt cache are the parent's
-    own objects, so a listing fetched here waits its turn with the pages the parent fetches.
-    """
-
-    def __init__(self, parent: Fetcher) -> None:
-        super().__init__(
-            user_agent=parent.user_agent,
-            connect_timeout=parent.connect_timeout,
-            read_timeout=parent.read_timeout,
-            max_attempts=parent.max_attempts,
-            backoff_base_s=parent.backoff_base_s,
-            backoff_max_s=parent.backoff_max_s,
-            max_bytes=parent.max_bytes,
-            respect_robots=parent.respect_robots,
-            pool_size=parent.pool_size,
-        )
-        self._lock = parent._lock
-        self._sessions = parent._sessions
-        self._next_allowed = parent._next_allowed
-        self._robots = parent._robots
-        self._robots_locks = parent._robots_locks
-
-    def close(self) -> None:
-        pass  # the sessions are the parent's
-
-    def _response_body(self, resp: requests.Response, deadline: float) -> bytes | None:
-        if resp.status_code == 200:
-            _, media, _ = _content_type(resp.headers)
-            if media in _FEED_TYPES or media.endswith(("+json", "+xml")):
-                length = resp.headers.get("Content-Length", "")
-                if length.strip().isdigit() and int(length) > self.max_bytes:
-                    raise _Failure(
-                        "too_large", f"body over {self.max_bytes} bytes (Content-Length {int(length)})"
-                    )
-                return self._read_body(resp, deadline, self.max_bytes)
-        return super()._response_body(resp, deadline)
-
-    def _finish(
-        self,
-        status: int,
-        resp: requests.Response,
-        body: bytes | None,
-        media: str,
-        charset: str | None,
-        request_headers: dict[str, str],
-        encoding: str | None,
-        result: FetchResult,
-    ) -> None:
-        if status != 200 or body is None or not body.strip():
-            super()._finish(status, resp, body, media, charset, request_headers, encoding, result)
-            return
-        if charset is None:
-            declared = _XML_ENCODING.match(body[:200])
-            charset = declared.group(1).decode("ascii") if declared else None
-        text, codec, source, bad = decode_html(body, charset, encoding)
-        reason = detect_challenge(status, resp.headers, text)
-        if reason:
-            raise _Failure("challenge", reason)
-        result.text, result.encoding = text, codec
-        result.encoding_source, result.replacement_chars = source, bad
-
-
-_feed_fetchers: weakref.WeakKeyDictionary[Fetcher, _FeedFetcher] = weakref.WeakKeyDictionary()
-
 
 def fetch_listing(
     fetcher: Fetcher,
@@ -348,16 +258,7 @@ def fetch_listing(
     allow_private: bool = False,
     encoding: str | None = None,
 ) -> FetchResult:
-    """Fetch a listing page: HTML through `fetcher` itself, JSON and RSS through a feed-accepting twin."""
-    if kind == "html":
-        return fetcher.fetch_page(
-            url, min_delay_s=min_delay_s, allow_private=allow_private, encoding=encoding
-        )
-    twin = _feed_fetchers.get(fetcher)
-    if twin is None:
-        if not isinstance(fetcher, Fetcher):  # a stand-in (tests): it decides what it accepts
-            return fetcher.fetch_page(
-                url, min_delay_s=min_delay_s, allow_private=allow_private, encoding=encoding
-            )
-        twin = _feed_fetchers.setdefault(fetcher, _FeedFetcher(fetcher))
-    return twin.fetch_page(url, min_delay_s=min_delay_s, allow_private=allow_private, encoding=encoding)
+    """Fetch a listing page: an HTML page, or a JSON / RSS / Atom feed."""
+    return fetcher.fetch_page(
+        url, min_delay_s=min_delay_s, allow_private=allow_private, encoding=encoding, feed=kind != "html"
+    )
