@@ -36,7 +36,7 @@ from extraction.equivalence import chrome_equivalent
 from policywatch import reposts
 from policywatch.classify import diff_versions, make_event
 from policywatch.config import Config, ListingConfig, Settings, SourceConfig
-from policywatch.identity import moved_candidates
+from policywatch.identity import moved_candidates, moved_document
 from policywatch.locking import SourceBusy, source_lock
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage import store
@@ -534,7 +534,14 @@ class DocumentProcessor:
             self._fail(session, target, result, reason, "encoding")
             return
         outcome = store.record_content(
-            session, source_id, target.document_id, result, content, result.text or "", result.encoding
+            session,
+            source_id,
+            target.document_id,
+            result,
+            content,
+            result.text or "",
+            result.encoding,
+            same_document=moved_document,
         )
         versioned = time.thread_time()
         summary.time("version", versioned - extracted)

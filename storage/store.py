@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -212,8 +213,13 @@ def record_content(
     content: Content,
     html: str,
     encoding: str | None,
+    same_document: Callable[[Session, str, Content], Document | None] | None = None,
 ) -> ContentOutcome:
-    """Record an extracted page: a new document, a new version, or the current version seen again."""
+    """Record an extracted page: a new document, a new version, or the current version seen again.
+
+    `same_document` finds the known document a page at an unknown URL is (a move: the caller's
+    notion of identity, e.g. the same 发文字号 and title); the storage layer has none of its own.
+    """
     now = fetch.fetched_at or utcnow()
     final_url = fetch.final_url or fetch.url
     doc = session.get(Document, document_id) if document_id is not None else None
@@ -221,11 +227,8 @@ def record_content(
     if doc is None:
         # Unknown URL; it may still be a known document reached through an alias.
         doc = document_for_url(session, final_url) or document_for_url(session, fetch.url)
-    if doc is None:
-        # ...or one that moved: the same 发文字号 and title at a new address (moved below).
-        from policywatch.identity import moved_document
-
-        doc = moved_document(session, source_id, content)
+    if doc is None and same_document is not None:
+        doc = same_document(session, source_id, content)  # a move: the document goes there below
     if doc is None:
         doc = Document(source_id=source_id, url=final_url, status="active", first_seen_at=now)
         session.add(doc)
