@@ -289,19 +289,6 @@ def finish_source(factory: sessionmaker[Session], source_id: str, *, succeeded: 
                 src.baseline_at = now
 
 
-def discover(
-    source: SourceConfig,
-    fetcher: Fetcher,
-    factory: sessionmaker[Session],
-    summary: CycleSummary,
-    allow_private: bool,
-    previous_links: int | None,
-) -> list[str]:
-    """Fetch the listing pages and return the document URLs they link to (canonical, in order)."""
-    listed = discover_listed(source, fetcher, factory, summary, allow_private, previous_links)
-    return [link.url for link in listed]
-
-
 def discover_listed(
     source: SourceConfig,
     fetcher: Fetcher,

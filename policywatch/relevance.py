@@ -12,7 +12,7 @@ carries the terms that made it, strongest first, so an analyst (and the alert) c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 # Weight of one occurrence in the body. Core terms (>= 2.5) name the field itself; the lighter ones
@@ -129,23 +129,3 @@ class RelevanceClassifier:
 
 
 DEFAULT_CLASSIFIER = RelevanceClassifier()
-
-
-def classify_relevance(
-    title: str,
-    text: str,
-    terms: Mapping[str, float] | Iterable[tuple[str, float]] | None = None,
-    threshold: float | None = None,
-) -> Relevance:
-    """Classify with the built-in classifier, or with these `terms` / `threshold` instead."""
-    classifier = DEFAULT_CLASSIFIER
-    if terms is not None or threshold is not None:
-        pairs = tuple(terms.items() if isinstance(terms, Mapping) else terms) if terms is not None else None
-        classifier = RelevanceClassifier(
-            terms=pairs if pairs is not None else classifier.terms,
-            threshold=threshold if threshold is not None else classifier.threshold,
-            title_factor=classifier.title_factor,
-            max_count=classifier.max_count,
-            core_weight=classifier.core_weight,
-        )
-    return classifier.classify(title, text)
