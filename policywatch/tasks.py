@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from policywatch.config import Config, load_config
+from policywatch.locking import source_lock
 from policywatch.pipeline import (
     CycleSummary,
     SourcePlan,
@@ -27,6 +28,8 @@ from storage.db import ensure_schema, make_engine, session_factory
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 200
+# How long a task waits for a source another cycle (a `policywatch run`) is processing.
+LOCK_WAIT_S = 600.0
 COUNT_KEYS = (
     "fetched",
     "not_modified",
@@ -68,7 +71,8 @@ def discover_source(
     sync_subscriptions(session_factory(engine), config.subscribers)
     fetcher = make_fetcher(config.settings)
     try:
-        plan = plan_source(source, config, session_factory(engine), fetcher)
+        with source_lock(engine, source_id, wait_s=LOCK_WAIT_S):
+            plan = plan_source(source, config, session_factory(engine), fetcher)
     finally:
         fetcher.close()
         engine.dispose()
@@ -98,21 +102,30 @@ def new_batches(
 
 
 def process_batch(
-    source_id: str, targets: Sequence[dict[str, Any]], silent: bool, config_path: str | None = None
+    source_id: str,
+    targets: Sequence[dict[str, Any]],
+    silent: bool,
+    config_path: str | None = None,
+    lock_wait_s: float | None = None,
 ) -> dict[str, Any]:
-    """Fetch → extract → version → diff → classify one batch of one source's documents."""
+    """Fetch → extract → version → diff → classify one batch of one source's documents.
+
+    Holds the source's run lock (as `policywatch run` does): a CLI cycle on the same source makes
+    the batch wait, and past `lock_wait_s` fail with SourceBusy, for Airflow to retry it later.
+    """
     config, engine = _setup(config_path)
     source = config.source(source_id)
     fetcher = make_fetcher(config.settings)
     try:
-        summary = process_targets(
-            source,
-            session_factory(engine),
-            fetcher,
-            [Target(**t) for t in targets],
-            silent,
-            config.settings.relevance,
-        )
+        with source_lock(engine, source_id, wait_s=LOCK_WAIT_S if lock_wait_s is None else lock_wait_s):
+            summary = process_targets(
+                source,
+                session_factory(engine),
+                fetcher,
+                [Target(**t) for t in targets],
+                silent,
+                config.settings.relevance,
+            )
     finally:
         fetcher.close()
         engine.dispose()
