@@ -10,7 +10,7 @@ from .text import split_sentences
 
 __all__ = ["DEL_STYLE", "INS_STYLE", "render_html", "render_text"]
 
-DEL_STYLE = "background:#ffd7d5;color:#82071e;text-decoration:line-through"
+DEL_STYLE = "background:#ffd7d5;color:#82071e;text-decoration:line-through;margin-right:2px"
 INS_STYLE = "background:#ccffd8;color:#055d20;text-decoration:none"
 _WRAP_STYLE = "font-family:-apple-system,'Segoe UI','PingFang SC','Microsoft YaHei',sans-serif;font-size:14px;line-height:1.7;color:#1f2328"
 _ROW_STYLE = "margin:2px 0;padding:1px 0 1px 8px;border-left:3px solid {}"
