@@ -6,7 +6,10 @@ line, a "返回首页" left in the body, a retitled headline) are found in two s
 1. candidates by MinHash LSH: each version's normalised body text (title excluded: reposts retitle)
    is cut into character 4-grams; a one-permutation MinHash of 64 bins is split into 16 bands of 4,
    and every band is an indexed key (`minhash_bands`). Texts with Jaccard similarity 0.8 share a
-   band with probability > 0.999; unrelated texts almost never do.
+   band with probability > 0.999; unrelated texts almost never do. The 4-grams are hashed with numpy,
+   all at once: the gram's four code points packed into 64 bits, then splitmix64's finaliser. The
+   hash is part of the stored keys: changing it needs a migration that re-indexes every version, as
+   storage/migrations/versions/0005_minhash_v2.py does.
 2. confirmation with rapidfuzz: the normalised texts must be at least `MIN_RATIO` % alike, and two
    documents with different 发文字号 are never one (a template notice re-issued with new figures).
 """
@@ -17,6 +20,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz import fuzz
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -46,21 +50,50 @@ def _hash64(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
+_NO_CHAR = 0x1F_FFFF  # pads grams of texts shorter than SHINGLE: above every code point (0x10FFFF)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _gram_hashes(text: str) -> np.ndarray:
+    """64-bit hashes of every character 4-gram of `text` (one gram, padded, if it is shorter).
+
+    Code points fit in 21 bits: the first three are packed side by side, the fourth multiplied by an
+    odd constant is xor-ed in, and splitmix64's finaliser (a bijection) mixes the result. Arithmetic
+    wraps modulo 2**64, so the hash is the same on every machine and in every process.
+    """
+    # surrogatepass: a lone surrogate left by a broken page is a code point like any other
+    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
+    if len(points) < SHINGLE:
+        points = np.concatenate([points, np.full(SHINGLE - len(points), _NO_CHAR, dtype=np.uint64)])
+    n = len(points) - SHINGLE + 1
+    # In place, into two buffers: a fresh array per step costs more (page faults) than the step.
+    h = points[1 : n + 1] << np.uint64(21)
+    h |= points[:n]
+    tmp = points[2 : n + 2] << np.uint64(42)
+    h |= tmp
+    np.multiply(points[3 : n + 3], _GOLDEN, out=tmp)
+    h ^= tmp
+    for shift, factor in ((30, _MIX1), (27, _MIX2), (31, None)):
+        np.right_shift(h, np.uint64(shift), out=tmp)
+        h ^= tmp
+        if factor is not None:
+            h *= factor
+    return h
+
+
 def signature(text: str) -> tuple[int, ...]:
     """One-permutation MinHash of `text`'s character 4-grams: BINS values.
 
-    Each 4-gram's 64-bit hash picks a bin (low 6 bits) and competes for that bin's minimum (the
-    rest). Empty bins (short texts) take the value of the next non-empty bin, marked with the
-    distance, so that two texts agree on an empty bin only when they agree on its neighbour.
+    Each 4-gram's 64-bit hash (`_gram_hashes`) picks a bin (low 6 bits) and competes for that bin's
+    minimum (the rest). Empty bins (short texts) take the value of the next non-empty bin, marked
+    with the distance, so that two texts agree on an empty bin only when they agree on its neighbour.
     """
-    text = body_text(text)
-    grams = {text[i : i + SHINGLE] for i in range(max(1, len(text) - SHINGLE + 1))}
-    mins = [_EMPTY + 1] * BINS
-    for gram in grams:
-        h = _hash64(gram.encode("utf-8"))
-        b, value = h & (BINS - 1), h >> 6
-        if value < mins[b]:
-            mins[b] = value
+    h = _gram_hashes(body_text(text))
+    minima = np.full(BINS, _EMPTY + 1, dtype=np.uint64)
+    np.minimum.at(minima, (h & np.uint64(BINS - 1)).astype(np.intp), h >> np.uint64(6))
+    mins = [int(v) for v in minima]  # plain ints: they are hashed into band keys and stored
     filled = [i for i, value in enumerate(mins) if value <= _EMPTY]
     if not filled:
         return tuple(mins)

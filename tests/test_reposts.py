@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from demosite.pages import corpus_document, demo_text, gov_cn_page, news_repost_page, rss_feed
 from policywatch.config import parse_config
 from policywatch.pipeline import CycleSummary, run_cycle
-from policywatch.reposts import band_keys, signature, similarity
+from policywatch.reposts import BINS, band_keys, body_text, signature, similarity
 from storage.db import make_engine, session_factory
 from storage.models import ChangeEvent, Document, DocumentVersion, MinhashBand, OutboxMessage
 from tests.support.site import LocalSite
@@ -49,13 +50,15 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
     """Band keys are stored: they must not depend on Python's per-process string hash seed."""
     code = (
         "import json, sys; from policywatch.reposts import band_keys, signature; "
-        "print(json.dumps(band_keys(signature(sys.argv[1]))))"
+        "texts = json.load(sys.stdin); "
+        "print(json.dumps([[signature(t), band_keys(signature(t))] for t in texts]))"
     )
-    text = "\n".join(NOTICE.paragraphs[:5])
+    texts = ["\n".join(NOTICE.paragraphs[:5]), PLAN_2000, "", "通知", "数据𠀀要素🙂"]
     runs = [
         json.loads(
             subprocess.run(
-                [sys.executable, "-c", code, text],
+                [sys.executable, "-c", code],
+                input=json.dumps(texts),
                 capture_output=True,
                 text=True,
                 check=True,
@@ -65,13 +68,114 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
         )
         for seed in ("1", "2")
     ]
-    assert runs[0] == runs[1] == band_keys(signature(text))
+    here = [[list(signature(t)), band_keys(signature(t))] for t in texts]
+    assert runs[0] == runs[1] == here
 
 
 def test_short_texts_get_a_full_signature() -> None:
     sig = signature("通知")
     assert len(sig) == 64 and len(set(sig)) > 1
     assert signature("通知") == sig
+
+
+def _first_chars(name: str, chars: int) -> str:
+    """The first paragraphs of a corpus document, at least `chars` characters of them."""
+    _, paragraphs = corpus_document(name)
+    taken: list[str] = []
+    for paragraph in paragraphs:
+        taken.append(paragraph)
+        if sum(map(len, taken)) >= chars:
+            break
+    return "\n".join(taken)
+
+
+PLAN_2000 = _first_chars("003", 2000)  # the national 14th five-year digital economy plan
+OLD_SENTENCE = "2020年，我国数字经济核心产业增加值占国内生产总值(GDP)比重达到7.8%，数字经济为经济社会持续健康发展提供了强大动力。"
+NEW_SENTENCE = "2021年，我国数字经济规模达到45.5万亿元，占国内生产总值比重达到39.8%，数字经济在国民经济中的地位更加稳固。"
+
+
+def _grams(text: str) -> set[str]:
+    text = body_text(text)
+    return {text[i : i + 4] for i in range(max(1, len(text) - 3))}
+
+
+def _jaccard(a: str, b: str) -> float:
+    grams_a, grams_b = _grams(a), _grams(b)
+    return len(grams_a & grams_b) / len(grams_a | grams_b)
+
+
+def test_a_changed_sentence_in_a_long_policy_text_is_a_near_duplicate() -> None:
+    assert OLD_SENTENCE in PLAN_2000 and len(body_text(PLAN_2000)) >= 2000
+    revised = PLAN_2000.replace(OLD_SENTENCE, NEW_SENTENCE)
+    sig, revised_sig = signature(PLAN_2000), signature(revised)
+    assert similarity(sig, revised_sig) >= 0.7
+    assert set(band_keys(sig)) & set(band_keys(revised_sig))
+    for unrelated in (_first_chars("000", 2000), _first_chars("001", 2000), _first_chars("004", 2000)):
+        other = signature(unrelated)
+        assert similarity(sig, other) < 0.2
+        assert not set(band_keys(sig)) & set(band_keys(other))
+        assert not set(band_keys(revised_sig)) & set(band_keys(other))
+
+
+def test_the_estimate_follows_the_true_jaccard_similarity() -> None:
+    """A weak or mis-vectorised hash (bins not uniform, grams misaligned) drifts from the 4-gram Jaccard."""
+    base = PLAN_2000
+    sentences = [s for s in base.split("。") if len(s) > 20]
+    variants = [base.replace(OLD_SENTENCE, NEW_SENTENCE)]
+    for cut in (4, 8, 14):  # drop ever more sentences: Jaccard from about 0.9 down to about 0.5
+        variant = base
+        for sentence in sentences[:cut]:
+            variant = variant.replace(sentence, "")
+        variants.append(variant)
+    variants.append(_first_chars("004", 2000))
+    errors = []
+    for variant in variants:
+        true, estimate = _jaccard(base, variant), similarity(signature(base), signature(variant))
+        errors.append(abs(true - estimate))
+        assert abs(true - estimate) < 0.2, (true, estimate)  # 64 bins: standard error <= 0.0625
+    assert sum(errors) / len(errors) < 0.1
+
+
+_M64 = (1 << 64) - 1
+
+
+def _reference_gram_hash(gram: str) -> int:
+    """The documented hash, one gram at a time with Python integers."""
+    points = [ord(c) for c in gram] + [0x1FFFFF] * (4 - len(gram))
+    h = points[0] | points[1] << 21 | points[2] << 42
+    h ^= (points[3] * 0x9E3779B97F4A7C15) & _M64
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & _M64
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & _M64
+    return h ^ (h >> 31)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [PLAN_2000, "", "通", "通知", "通知：", "ab\ncd", "数据𠀀要素🙂\ud800了", "重复重复重复重复重复重复"],
+)
+def test_the_vectorised_hash_is_the_per_gram_hash(text: str) -> None:
+    sig = signature(text)
+    assert len(sig) == BINS and all(type(v) is int and 0 <= v < 1 << 58 for v in sig)
+    minima: dict[int, int] = {}
+    for gram in _grams(text):
+        h = _reference_gram_hash(gram)
+        minima[h & 63] = min(minima.get(h & 63, 1 << 64), h >> 6)
+    assert minima and all(sig[b] == value for b, value in minima.items())
+    if len(minima) < BINS:  # densified: an empty bin copies the next filled one, marked with the distance
+        assert len(set(sig)) == BINS
+
+
+def test_the_hash_is_pinned() -> None:
+    """Band keys are stored: a change of the 4-gram hash must come with a migration re-indexing
+    minhash_bands (as 0005_minhash_v2 does), then these values are updated."""
+    sig = signature("国家数据局关于开展公共数据资源开发利用试点工作的通知")
+    assert sig[:2] == PINNED_SIGNATURE and band_keys(sig)[:2] == PINNED_KEYS
+
+
+PINNED_SIGNATURE = (134323636824782562, 221925019723043300)
+PINNED_KEYS = [8201886308582863644, 9153863140015364829]
 
 
 # --- through the pipeline: a government source and a news source -----------------------------------------
@@ -254,3 +358,108 @@ def test_every_version_is_indexed(sites: Sites) -> None:
         versions = s.scalar(select(func.count()).select_from(DocumentVersion))
         indexed = s.scalar(select(func.count(func.distinct(MinhashBand.version_id))))
     assert versions == indexed == 5
+
+
+# --- migration 0005: the bands of existing versions are recomputed with the new hash ------------------
+
+
+def _migration_chunk() -> int:
+    import importlib.util
+
+    path = ROOT / "storage" / "migrations" / "versions" / "0005_minhash_v2.py"
+    spec = importlib.util.spec_from_file_location("minhash_v2", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return int(module.CHUNK)
+
+
+def test_migration_0005_reindexes_every_version(db_url: str) -> None:
+    import sqlalchemy as sa
+
+    from storage.db import current_revisions, head_revisions, upgrade
+    from storage.models import UTCDateTime
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0004_identity")  # a store as the previous release left it
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    when = UTCDateTime()
+    sources = sa.table("sources", sa.column("id"), sa.column("name"), sa.column("created_at", when))
+    documents = sa.table(
+        "documents",
+        *(sa.column(c) for c in ("id", "source_id", "url", "status")),
+        sa.column("first_seen_at", when),
+    )
+    versions = sa.table(
+        "document_versions",
+        *(sa.column(c) for c in ("id", "document_id", "content_hash", "title", "text", "normalized_text")),
+        *(sa.column(c) for c in ("chars", "url")),
+        sa.column("first_seen_at", when),
+        sa.column("last_seen_at", when),
+    )
+    bands = sa.table(
+        "minhash_bands", sa.column("band_key"), sa.column("version_id"), sa.column("document_id")
+    )
+    # More versions than one chunk of the migration; the first two are real texts.
+    texts = [PLAN_2000, "\n".join(NOTICE.paragraphs)]
+    texts += [f"第{i}号通知\n请各单位于{i % 28 + 1}日前报送材料。" for i in range(_migration_chunk() + 1)]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(sources), [{"id": "gov", "name": "政府网", "created_at": now}])
+        conn.execute(
+            sa.insert(documents),
+            [
+                {
+                    "id": i,
+                    "source_id": "gov",
+                    "url": f"https://gov.example/{i}",
+                    "status": "active",
+                    "first_seen_at": now,
+                }
+                for i in (1, 2)
+            ],
+        )
+        conn.execute(
+            sa.insert(versions),
+            [
+                {
+                    "id": i + 1,
+                    "document_id": 1 if i == 0 else 2,
+                    "content_hash": f"{i:064x}",
+                    "title": "标题",
+                    "text": text,
+                    "normalized_text": text,
+                    "chars": len(text),
+                    "url": "https://gov.example/1" if i == 0 else "https://gov.example/2",
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+                for i, text in enumerate(texts)
+            ],
+        )
+        # Version 1 indexed before the upgrade: a stale key, and a key the new hash gives another
+        # version (it must not stay attached to version 1). The other versions were never indexed.
+        conn.execute(
+            sa.insert(bands),
+            [
+                {"band_key": 12345, "version_id": 1, "document_id": 1},
+                {"band_key": band_keys(signature(texts[1]))[0], "version_id": 1, "document_id": 1},
+            ],
+        )
+
+    upgrade(engine)  # "heads", as every cycle does
+
+    assert "0005_minhash_v2" in current_revisions(engine) and current_revisions(engine) == head_revisions()
+    with engine.connect() as conn:
+        stored: dict[int, set[tuple[int, int]]] = {}
+        for key, version_id, document_id in conn.execute(sa.select(bands)):
+            stored.setdefault(version_id, set()).add((key, document_id))
+    expected = {
+        i + 1: {(key, 1 if i == 0 else 2) for key in band_keys(signature(text))}
+        for i, text in enumerate(texts)
+    }
+    assert stored == expected
+    with session_factory(engine)() as session:  # nothing left for the pipeline's backfill
+        from policywatch.reposts import backfill
+
+        assert backfill(session) == 0
+    engine.dispose()
