@@ -236,6 +236,7 @@ class Fetcher:
         max_bytes: int = 10 * 1024 * 1024,
         respect_robots: bool = True,
         pool_size: int = 8,
+        delay_scale: float = 1.0,
     ) -> None:
         self.user_agent = user_agent
         self.connect_timeout = connect_timeout
@@ -246,6 +247,8 @@ class Fetcher:
         self.max_bytes = max_bytes
         self.respect_robots = respect_robots
         self.pool_size = pool_size
+        # N fetchers in N processes sharing one host keep its politeness by each waiting N times as long.
+        self.delay_scale = max(1.0, delay_scale)
         # Total time one request may take, headers to last byte: a server that drips bytes just
         # faster than the read timeout must not hold a worker forever.
         self.total_timeout_s = connect_timeout + read_timeout * 3
@@ -302,7 +305,7 @@ class Fetcher:
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next_allowed.get(host, 0.0))
-            self._next_allowed[host] = slot + max(0.0, min_delay_s)
+            self._next_allowed[host] = slot + max(0.0, min_delay_s) * self.delay_scale
         if slot > now:
             time.sleep(slot - now)
 

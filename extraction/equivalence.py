@@ -1,22 +1,27 @@
 """Is a refetched page the same document as before, differing only in page chrome?
 
-`chrome_equivalent(old_html, new_html)` compares the two pages' element trees (lxml, in C: about
-a millisecond for a 60 KB page, against 10-20 ms for `extract_document`). It answers True only when
-every difference lies where `extract_document` could never look:
+`page_fingerprint(html)` hashes the page's element tree (lxml, in C: about a millisecond for a
+60 KB page, against 10-20 ms for `extract_document`) with everything `extract_document` could never
+look at blanked out:
 
-- inside script/style/... elements (removed before anything is read);
-- inside an element that extraction removes as chrome whatever its text is: <nav>, <footer>,
-  <aside>, or an element whose id/class marks it as chrome (counter, hits, sidebar, related,
-  share...) with at most 200 characters of text on both sides (the limit under which
-  `_remove_chrome` never keeps one), holding no body container (#UCAP-CONTENT, .TRS_Editor...).
+- the content of script/style/... elements (removed before anything is read), and of comments;
+- the content of an element that extraction removes as chrome whatever its text is: <nav>,
+  <footer>, <aside>, or an element whose id/class marks it as chrome (counter, hits, sidebar,
+  related, share...) with at most 200 characters of text (the limit under which `_remove_chrome`
+  never keeps one), holding no body container (#UCAP-CONTENT, .TRS_Editor...).
 
-Everything else (tags, attributes, text, the <head> with its title and metas) must be identical.
-Then the new page extracts to the same title and paragraphs as the old one, and the pipeline can
-skip extraction for it. Anything unusual (a parse failure, very deep nesting) answers False: the
-caller then extracts as usual, so this can only save work, never change a result.
+Everything else (tags, attributes, text, the <head> with its title and metas) is hashed as it is.
+Two pages with one fingerprint extract to the same title and paragraphs, so the pipeline keeps the
+fingerprint of the page its current version was read from and skips extraction for a refetched page
+with the same one: no stored page to load, one parse. Anything unusual (a parse failure, very deep
+nesting) gives None: the caller then extracts as usual, so this can only save work, never change a
+result. `FINGERPRINT_VERSION` is part of the hash: bump it whenever extraction changes what it
+reads, and every stored fingerprint stops matching (each page is extracted once more).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from lxml import etree
 
@@ -28,7 +33,10 @@ from .document import (
     _is_chrome_by_name,
 )
 
-__all__ = ["chrome_equivalent"]
+__all__ = ["FINGERPRINT_VERSION", "chrome_equivalent", "page_fingerprint"]
+
+# Part of every fingerprint: bump it when extraction changes what it reads (see the module doc).
+FINGERPRINT_VERSION = b"pw-extract-1"
 
 _JUNK = frozenset(_JUNK_TAGS)
 _CHROME_BY_TAG = frozenset({"nav", "footer", "aside"})
@@ -85,45 +93,54 @@ def _disposable(el: etree._Element) -> bool:
     return _text_len(el) <= _KEEP_LIMIT and not _holds_container(el)
 
 
-def _same(a: etree._Element, b: etree._Element) -> bool:
-    """Equal trees, but where they differ inside (or in the text of) a disposable element.
-
-    The disposable test runs only on the elements above a difference: one cheap comparison per
-    element otherwise.
-    """
-    if a.tag != b.tag:
-        return False
-    if not isinstance(a.tag, str):
-        return True  # a comment or processing instruction: never text (its tail is compared)
-    if a.tag in _JUNK:
-        return True
-    if a.attrib != b.attrib:
-        return False
-    if (
-        a.text == b.text
-        and len(a) == len(b)
-        and all(
-            x.tail == y.tail and (_serialised(x) == _serialised(y) or _same(x, y))
-            for x, y in zip(a, b, strict=True)
-        )
-    ):
-        return True
-    return _disposable(a) and _disposable(b)
+def _attached(el: etree._Element, root: etree._Element) -> bool:
+    """`el` is still in the tree (not inside an element blanked before it)."""
+    while True:
+        parent = el.getparent()
+        if parent is None:
+            return el is root
+        el = parent
 
 
-def _serialised(el: etree._Element) -> bytes:
-    """The subtree as bytes, in C: most subtrees are byte-identical and need no walk."""
-    return etree.tostring(el, encoding="utf-8", with_tail=False)
+def _blank(el: etree._Element, *, keep_attributes: bool = True) -> None:
+    """Drop what `el` holds (text and children), keeping its tag, its tail and maybe its attributes."""
+    el.text = None
+    for child in list(el):
+        el.remove(child)
+    if not keep_attributes:
+        el.attrib.clear()
+
+
+_CHROME_CANDIDATES = etree.XPath("//*[@id or @class] | //nav | //footer | //aside")
+
+
+def page_fingerprint(html: str) -> str | None:
+    """Hash of the page as extraction sees it (see the module doc); None when it cannot be parsed."""
+    root = _parse(html)
+    if root is None:
+        return None
+    try:
+        # Chrome first, outermost first (document order): an element's text is measured before
+        # anything inside it is blanked.
+        for el in _CHROME_CANDIDATES(root):
+            if _attached(el, root) and _disposable(el):
+                _blank(el)
+        # script/style/...: extraction drops them whatever their attributes and content; comments
+        # and processing instructions are never text. Their tails are text and stay.
+        for el in list(root.iter(etree.Comment, etree.ProcessingInstruction, *_JUNK)):
+            if el.tag in _JUNK:
+                _blank(el, keep_attributes=False)
+            else:
+                el.text = ""
+        data = etree.tostring(root, encoding="utf-8")
+    except (RecursionError, ValueError):
+        return None
+    return hashlib.blake2b(data, digest_size=16, person=FINGERPRINT_VERSION).hexdigest()
 
 
 def chrome_equivalent(old_html: str, new_html: str) -> bool:
     """True when `new_html` differs from `old_html` only in page chrome (see the module doc)."""
     if old_html == new_html:
         return True
-    old, new = _parse(old_html), _parse(new_html)
-    if old is None or new is None:
-        return False
-    try:
-        return _same(old, new)
-    except RecursionError:
-        return False
+    old = page_fingerprint(old_html)
+    return old is not None and old == page_fingerprint(new_html)

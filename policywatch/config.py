@@ -126,6 +126,9 @@ class Settings:
     min_delay_s: float = 1.0
     concurrency: int = 4
     max_pages: int = 3  # pages of a paginated listing read per cycle
+    # Processes that read pages of a source with no politeness delay (min_delay_s 0): parsing is
+    # CPU-bound, one Python process uses one core. None: one per core. Airflow tasks use one each.
+    processes: int | None = None
     relevance: RelevanceClassifier = field(default_factory=lambda: DEFAULT_CLASSIFIER)
 
 
@@ -540,6 +543,7 @@ class _Validator:
                 "min_delay_s": False,
                 "concurrency": False,
                 "max_pages": False,
+                "processes": False,
                 "relevance": False,
             },
         )
@@ -563,6 +567,7 @@ class _Validator:
             min_delay_s=opt("min_delay_s", self.number),
             concurrency=opt("concurrency", self.integer),
             max_pages=opt("max_pages", self.integer),
+            processes=opt("processes", self.integer),
             relevance=self.relevance(v["relevance"], f"{key}.relevance") if "relevance" in v else d.relevance,
         )
 

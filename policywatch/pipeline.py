@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,22 +30,22 @@ from crawlers.listings import (
     parse_html_listing,
     parse_json_listing,
 )
-from extraction import ExtractedDocument, ExtractionError, extract_document, is_not_found_page
-from extraction.equivalence import chrome_equivalent
+from extraction import ExtractedDocument
 from policywatch import reposts
 from policywatch.classify import diff_versions, make_event
 from policywatch.config import Config, ListingConfig, Settings, SourceConfig
 from policywatch.identity import moved_candidates, moved_document
 from policywatch.locking import SourceBusy, source_lock
+from policywatch.observe import Observation, Target, observe_all, use_processes
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage import store
 from storage.db import ensure_schema, session_factory, unit_of_work
-from storage.models import ChangeEvent, Document, DocumentVersion, RawPage, Source, utcnow
+from storage.models import ChangeEvent, Document, DocumentVersion, Source, utcnow
 
 log = logging.getLogger(__name__)
 
-# How many fetched pages may wait for processing per worker: bounds memory on large sources.
-IN_FLIGHT_PER_WORKER = 4
+# Pages seen again (304 or unchanged) written per transaction.
+SEEN_BATCH = 200
 
 
 @dataclass
@@ -96,16 +95,9 @@ class CycleSummary:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-@dataclass(frozen=True)
-class Target:
-    url: str
-    document_id: int | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-def make_fetcher(settings: Settings) -> Fetcher:
+def make_fetcher(settings: Settings, delay_scale: float = 1.0) -> Fetcher:
     kwargs: dict[str, object] = {
+        "delay_scale": delay_scale,
         "connect_timeout": settings.connect_timeout_s,
         "read_timeout": settings.read_timeout_s,
         "max_attempts": settings.max_attempts,
@@ -200,10 +192,10 @@ def run_source(
         summary.add(plan.summary)
         # Known documents first, so a document that moved (its old URL redirects to one the listing now
         # shows) keeps its history before the new URL could be taken for a new document.
-        classifier = config.settings.relevance
-        summary.add(process_targets(source, factory, fetcher, plan.known, plan.silent, classifier))
+        settings = config.settings
+        summary.add(process_targets(source, factory, fetcher, plan.known, plan.silent, settings=settings))
         fresh = unknown_targets(factory, source.id, plan.new_urls)
-        summary.add(process_targets(source, factory, fetcher, fresh, plan.silent, classifier))
+        summary.add(process_targets(source, factory, fetcher, fresh, plan.silent, settings=settings))
         finish_source(factory, source.id, succeeded=summary.succeeded > 0)
     log.info(
         "source %s: %d seen, %d fetched, %d not modified, %d unchanged, %d new, %d changed, %d removed, %d errors",
@@ -235,7 +227,8 @@ def plan_source(
     wanted = [canonical_url(u) for u in source.pages] + [link.url for link in listed]
     known_targets: dict[int, Target] = {}
     for doc in known.values():
-        known_targets.setdefault(doc.id, Target(doc.url, doc.id, doc.etag, doc.last_modified))
+        fingerprint = doc.page_fingerprint if doc.status == "active" else None
+        known_targets.setdefault(doc.id, Target(doc.url, doc.id, doc.etag, doc.last_modified, fingerprint))
     new_urls = [u for u in dict.fromkeys(wanted) if u not in known]
     if new_urls and known and summary.errors == 0:
         # A known document the listing dropped, and a new URL showing its title: the new URL takes
@@ -264,14 +257,34 @@ def process_targets(
     source: SourceConfig,
     factory: sessionmaker[Session],
     fetcher: Fetcher,
-    targets: Iterable[Target],
+    targets: Sequence[Target],
     silent: bool,
-    classifier: RelevanceClassifier = DEFAULT_CLASSIFIER,
+    classifier: RelevanceClassifier | None = None,
+    *,
+    settings: Settings | None = None,
+    processes: int | None = None,
 ) -> CycleSummary:
-    """Fetch, extract, version, diff and classify a batch of documents of one source."""
+    """Observe (fetch, read) a batch of documents of one source, then version, diff and classify them.
+
+    `processes`: worker processes for the observe stage (None: as `settings.processes` allows for
+    this source, see policywatch.observe; Airflow tasks pass 1, their parallelism is mapped tasks).
+    """
     summary = CycleSummary()
+    if classifier is None:
+        classifier = settings.relevance if settings is not None else DEFAULT_CLASSIFIER
+    if processes is None:
+        processes = use_processes(settings, source, len(targets)) if settings is not None else 1
     processor = DocumentProcessor(source, factory, summary, silent, classifier=classifier)
-    fetch_all(fetcher, source, targets, processor.process, allows_private(source), summary)
+    try:
+        for observation in observe_all(
+            fetcher, source, targets, allows_private(source), settings=settings, processes=processes
+        ):
+            for stage, seconds in observation.cpu_s.items():
+                summary.time(stage, seconds)
+            summary.time("fetch_wall", observation.fetch.elapsed_s)
+            processor.process(observation)
+    finally:
+        processor.flush()
     return summary
 
 
@@ -380,54 +393,6 @@ def read_listing(listing: ListingConfig, text: str, base_url: str) -> list[Liste
     return parse_html_listing(text, base_url, listing.link_pattern)
 
 
-def fetch_all(
-    fetcher: Fetcher,
-    source: SourceConfig,
-    targets: Iterable[Target],
-    process: Callable[[Target, FetchResult], None],
-    allow_private: bool,
-    summary: CycleSummary,
-) -> None:
-    """Fetch targets on a thread pool and process each result on this thread, with bounded memory."""
-    targets = iter(targets)
-    workers = max(1, source.concurrency)
-    window = workers * IN_FLIGHT_PER_WORKER
-
-    def fetch(target: Target) -> tuple[FetchResult, float]:
-        started = time.thread_time()
-        result = fetcher.fetch_page(
-            target.url,
-            etag=target.etag,
-            last_modified=target.last_modified,
-            min_delay_s=source.min_delay_s,
-            allow_private=allow_private,
-            encoding=source.encoding,
-        )
-        return result, time.thread_time() - started  # CPU of this worker thread, not waiting time
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"fetch-{source.id}") as pool:
-        in_flight: dict[Future[tuple[FetchResult, float]], Target] = {}
-
-        def fill() -> None:
-            while len(in_flight) < window:
-                target = next(targets, None)
-                if target is None:
-                    return
-                future = pool.submit(fetch, target)
-                in_flight[future] = target
-
-        fill()
-        while in_flight:
-            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            for future in done:
-                target = in_flight.pop(future)
-                result, cpu_s = future.result()
-                summary.time("fetch", cpu_s)
-                summary.time("fetch_wall", result.elapsed_s)
-                process(target, result)
-            fill()
-
-
 class DocumentProcessor:
     """Everything after the fetch for one document, in one transaction."""
 
@@ -447,6 +412,7 @@ class DocumentProcessor:
         self.silent = silent
         # The alert subscribers (None: read from the database at the first event of this batch).
         self.subscribers = subscribers
+        self._seen: list[store.SeenAgain] = []
 
     def _event(self, kind: str, document: Document, **details: Any) -> ChangeEvent:
         return make_event(kind, document, classifier=self.classifier, **details)
@@ -458,18 +424,51 @@ class DocumentProcessor:
         if self.subscribers:
             queue_alerts(session, event, self.subscribers)
 
-    def process(self, target: Target, result: FetchResult) -> None:
+    def process(self, seen: Observation) -> None:
+        if seen.same_page or (seen.fetch.not_modified and not seen.fetch.error):
+            self._seen_again(seen)
+            return
         try:
             with unit_of_work(self.factory) as session:
-                self._process(session, target, result)
+                self._process(session, seen)
         except (OperationalError, DBAPIError):
             raise  # the database is gone: the cycle stops, the next one catches up
         except Exception as exc:  # a bug on one page must not stop the other pages
-            log.exception("processing %s failed", target.url)
+            log.exception("processing %s failed", seen.target.url)
             with unit_of_work(self.factory) as session:
                 self._fail(
-                    session, target, result, f"processing failed: {type(exc).__name__}: {exc}", "internal"
+                    session,
+                    seen.target,
+                    seen.fetch,
+                    f"processing failed: {type(exc).__name__}: {exc}",
+                    "internal",
                 )
+
+    def _seen_again(self, seen: Observation) -> None:
+        """A 304, or the same page but for chrome: the current version seen again (written in batches)."""
+        self.summary.succeeded += 1
+        if seen.same_page:
+            self.summary.fetched += 1
+            self.summary.unchanged += 1
+            outcome = "unchanged"
+        else:
+            self.summary.not_modified += 1
+            outcome = "not_modified"
+        if seen.target.document_id is None:  # a conditional request is only ever made for a known one
+            return
+        self._seen.append(store.SeenAgain(self.source.id, seen.target.document_id, seen.fetch, outcome))
+        if len(self._seen) >= SEEN_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pages seen again that are still waiting (see _seen_again)."""
+        if not self._seen:
+            return
+        started = time.thread_time()
+        with unit_of_work(self.factory) as session:
+            store.record_seen_again(session, self._seen)
+        self._seen = []
+        self.summary.time("version", time.thread_time() - started)
 
     def _fail(
         self, session: Session, target: Target, result: FetchResult, reason: str, kind: str | None = None
@@ -480,40 +479,25 @@ class DocumentProcessor:
         )
         self.summary.fail(self.source.id, target.url, reason)
 
-    def _process(self, session: Session, target: Target, result: FetchResult) -> None:
+    def _process(self, session: Session, seen: Observation) -> None:
         source_id, summary = self.source.id, self.summary
+        target, result = seen.target, seen.fetch
         if result.error:
             self._fail(session, target, result, result.error)
             return
-        if result.not_modified:
-            started = time.thread_time()
-            self.summary.succeeded += 1
-            summary.not_modified += 1
-            if target.document_id is not None:
-                store.touch_not_modified(session, target.document_id, result)
-            store.record_attempt(session, source_id, target.document_id, result, "not_modified")
-            summary.time("version", time.thread_time() - started)
-            return
         if result.ok:
             summary.fetched += 1
-        started = time.thread_time()
-        not_found = result.gone or (result.ok and is_not_found_page(result.text or ""))
-        if not_found:
+        if seen.not_found:
             self._gone(session, target, result)
             return
         if not result.ok:
             self._fail(session, target, result, f"HTTP {result.status}", "http")
             return
-        if self._unchanged_but_chrome(session, target, result, started):
+        if seen.extraction_error is not None or seen.content is None:
+            self._fail(session, target, result, f"extraction: {seen.extraction_error}", "extract")
             return
-        try:
-            content = extract_document(result.text or "", result.final_url, self.source.content_selector)
-        except ExtractionError as exc:
-            summary.time("extract", time.thread_time() - started)
-            self._fail(session, target, result, f"extraction: {exc}", "extract")
-            return
-        extracted = time.thread_time()
-        summary.time("extract", extracted - started)
+        content = seen.content
+        started = time.thread_time()
         if self._newly_undecodable(session, target, content):
             # Bytes that are not valid in the page's charset (a corrupted transfer or a broken CMS
             # template) would turn into U+FFFD and show as a change of a text that was clean.
@@ -529,42 +513,14 @@ class DocumentProcessor:
             result.text or "",
             result.encoding,
             same_document=moved_document,
+            page_fingerprint=seen.fingerprint,
         )
         versioned = time.thread_time()
-        summary.time("version", versioned - extracted)
+        summary.time("version", versioned - started)
         self.summary.succeeded += 1
         kind = self._classify(session, outcome)
         store.record_attempt(session, source_id, outcome.document.id, result, kind)
         summary.time("diff", time.thread_time() - versioned)
-
-    def _unchanged_but_chrome(
-        self, session: Session, target: Target, result: FetchResult, started: float
-    ) -> bool:
-        """Fast path for the common case: the page differs from the one the current version was read
-        from only in page chrome (see extraction.equivalence), so it is unchanged without extracting
-        it again. False (extract as usual) whenever that cannot be shown cheaply."""
-        if target.document_id is None or self.source.content_selector or not result.text:
-            return False
-        row = session.execute(
-            select(Document.status, Document.url, Document.current_version_id, RawPage.body)
-            .join(DocumentVersion, DocumentVersion.id == Document.current_version_id)
-            .join(RawPage, RawPage.sha256 == DocumentVersion.raw_sha256)
-            .where(Document.id == target.document_id)
-        ).first()
-        # A removed document coming back, or one reached at a new URL (a move), takes the full path.
-        if row is None or row.status != "active" or row.url != result.final_url:
-            return False
-        same = chrome_equivalent(store.decompress_raw(row.body), result.text)
-        checked = time.thread_time()
-        self.summary.time("extract", checked - started)
-        if not same:
-            return False
-        store.touch_not_modified(session, target.document_id, result)
-        store.record_attempt(session, self.source.id, target.document_id, result, "unchanged")
-        self.summary.unchanged += 1
-        self.summary.succeeded += 1
-        self.summary.time("version", time.thread_time() - checked)
-        return True
 
     @staticmethod
     def _newly_undecodable(session: Session, target: Target, content: ExtractedDocument) -> bool:

@@ -124,7 +124,8 @@ def process_batch(
                 fetcher,
                 [Target(**t) for t in targets],
                 silent,
-                config.settings.relevance,
+                settings=config.settings,
+                processes=1,  # Airflow runs batches in parallel as mapped tasks
             )
     finally:
         fetcher.close()

@@ -97,6 +97,9 @@ class Document(Base):
     current_version_id: Mapped[int | None] = mapped_column(BigId)
     # Set when the first text of this document was already known at another URL (a repost).
     republished_of_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    # extraction.equivalence.page_fingerprint of the last page read to the current version: a
+    # refetch with the same one is that version seen again, without extracting it.
+    page_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document",

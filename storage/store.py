@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import String, func, insert, literal, select, update
+from sqlalchemy import String, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -68,6 +68,7 @@ class KnownDocument:
     status: str
     etag: str | None
     last_modified: str | None
+    page_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,19 @@ def ensure_source(session: Session, source_id: str, name: str) -> Source:
 def known_documents(session: Session, source_id: str) -> dict[str, KnownDocument]:
     """Every URL (current or former) of the source's documents -> the document."""
     rows = session.execute(
-        select(Document.id, Document.url, Document.status, Document.etag, Document.last_modified).where(
-            Document.source_id == source_id
-        )
+        select(
+            Document.id,
+            Document.url,
+            Document.status,
+            Document.etag,
+            Document.last_modified,
+            Document.page_fingerprint,
+        ).where(Document.source_id == source_id)
     ).all()
-    by_id = {row.id: KnownDocument(row.id, row.url, row.status, row.etag, row.last_modified) for row in rows}
+    by_id = {
+        row.id: KnownDocument(row.id, row.url, row.status, row.etag, row.last_modified, row.page_fingerprint)
+        for row in rows
+    }
     result = {doc.url: doc for doc in by_id.values()}
     if by_id:
         aliases = session.execute(
@@ -135,40 +144,86 @@ def record_attempt(
     # cycle, where the ORM's unit of work costs more than the insert itself.
     session.connection().execute(
         insert(FetchAttempt).values(
-            source_id=source_id,
-            document_id=document_id,
-            url=fetch.url,
-            fetched_at=fetch.fetched_at,
-            status=fetch.status,
-            outcome=outcome,
-            error_kind=error_kind if error_kind is not None else fetch.error_kind,
-            error=error if error is not None else fetch.error,
-            etag=fetch.etag,
-            last_modified=fetch.last_modified,
-            bytes=fetch.bytes or None,
-            elapsed_ms=round(fetch.elapsed_s * 1000),
-            redirects=fetch.redirects or None,
+            **_attempt_row(source_id, document_id, fetch, outcome, error=error, error_kind=error_kind)
         )
     )
 
 
-def touch_not_modified(session: Session, document_id: int, fetch: FetchRecord) -> None:
-    """A 304 or an unchanged body: the current version was seen again.
+def _attempt_row(
+    source_id: str,
+    document_id: int | None,
+    fetch: FetchRecord,
+    outcome: str,
+    *,
+    error: str | None = None,
+    error_kind: str | None = None,
+) -> dict[str, object]:
+    return {
+        "source_id": source_id,
+        "document_id": document_id,
+        "url": fetch.url,
+        "fetched_at": fetch.fetched_at,
+        "status": fetch.status,
+        "outcome": outcome,
+        "error_kind": error_kind if error_kind is not None else fetch.error_kind,
+        "error": error if error is not None else fetch.error,
+        "etag": fetch.etag,
+        "last_modified": fetch.last_modified,
+        "bytes": fetch.bytes or None,
+        "elapsed_ms": round(fetch.elapsed_s * 1000),
+        "redirects": fetch.redirects or None,
+    }
 
-    Two UPDATE statements, no ORM loads: loading the version would read its whole text (twice
-    ~60 KB) only to change one timestamp, on every unchanged page of every cycle.
+
+@dataclass(frozen=True)
+class SeenAgain:
+    """A known document's current version seen again: a 304, or a page that is the same but for chrome."""
+
+    source_id: str
+    document_id: int
+    fetch: FetchRecord
+    outcome: str  # "not_modified" | "unchanged"
+
+
+def record_seen_again(session: Session, seen: list[SeenAgain]) -> None:
+    """Record many pages seen again at once: three executemany statements, whatever their number.
+
+    Most pages of a warm cycle are this, so they are written in batches (the caller's transaction)
+    instead of one transaction each: what a crash can lose is when they were last checked, never a
+    version, an event or an alert.
     """
-    values: dict[str, object] = {"last_checked_at": fetch.fetched_at}
-    if fetch.etag or fetch.last_modified:
-        values["etag"] = func.coalesce(literal(fetch.etag, String()), Document.etag)
-        values["last_modified"] = func.coalesce(
-            literal(fetch.last_modified, String()), Document.last_modified
-        )
-    connection = session.connection()  # Core statements, same transaction, no ORM bookkeeping
-    connection.execute(update(Document).where(Document.id == document_id).values(**values))
-    current = select(Document.current_version_id).where(Document.id == document_id).scalar_subquery()
+    if not seen:
+        return
+    connection = session.connection()
     connection.execute(
-        update(DocumentVersion).where(DocumentVersion.id == current).values(last_seen_at=fetch.fetched_at)
+        update(Document)
+        .where(Document.id == bindparam("doc_id"))
+        .values(
+            last_checked_at=bindparam("checked_at"),
+            etag=func.coalesce(bindparam("new_etag", type_=String()), Document.etag),
+            last_modified=func.coalesce(
+                bindparam("new_last_modified", type_=String()), Document.last_modified
+            ),
+        ),
+        [
+            {
+                "doc_id": s.document_id,
+                "checked_at": s.fetch.fetched_at,
+                "new_etag": s.fetch.etag,
+                "new_last_modified": s.fetch.last_modified,
+            }
+            for s in seen
+        ],
+    )
+    current = select(Document.current_version_id).where(Document.id == bindparam("doc_id")).scalar_subquery()
+    connection.execute(
+        update(DocumentVersion)
+        .where(DocumentVersion.id == current)
+        .values(last_seen_at=bindparam("seen_at")),
+        [{"doc_id": s.document_id, "seen_at": s.fetch.fetched_at} for s in seen],
+    )
+    connection.execute(
+        insert(FetchAttempt), [_attempt_row(s.source_id, s.document_id, s.fetch, s.outcome) for s in seen]
     )
 
 
@@ -214,11 +269,13 @@ def record_content(
     html: str,
     encoding: str | None,
     same_document: Callable[[Session, str, Content], Document | None] | None = None,
+    page_fingerprint: str | None = None,
 ) -> ContentOutcome:
     """Record an extracted page: a new document, a new version, or the current version seen again.
 
     `same_document` finds the known document a page at an unknown URL is (a move: the caller's
     notion of identity, e.g. the same 发文字号 and title); the storage layer has none of its own.
+    `page_fingerprint`: the page's (extraction.equivalence), kept for the next fetch's fast path.
     """
     now = fetch.fetched_at or utcnow()
     final_url = fetch.final_url or fetch.url
@@ -244,6 +301,7 @@ def record_content(
     doc.etag, doc.last_modified = fetch.etag, fetch.last_modified
     doc.title = content.title
     doc.doc_number = content.doc_number or doc.doc_number
+    doc.page_fingerprint = page_fingerprint
 
     old = session.get(DocumentVersion, doc.current_version_id) if doc.current_version_id else None
     content_hash = content.content_hash

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from demosite.pages import corpus_paragraphs, gov_cn_page, news_repost_page, provincial_page
 from extraction import normalise_text
 from policydiff import DocumentDiff
-from policywatch import pipeline
+from policywatch import observe
 from policywatch.classify import diff_versions
 from policywatch.config import parse_config
 from policywatch.pipeline import CycleSummary, run_cycle
@@ -321,9 +321,9 @@ def test_not_modified_costs_no_parsing(world: World, monkeypatch: pytest.MonkeyP
     world.site.pages["/content/1.html"].etag = '"v1"'
     world.cycle()
     calls: list[str] = []
-    real_extract = pipeline.extract_document
+    real_extract = observe.extract_document
     monkeypatch.setattr(
-        pipeline, "extract_document", lambda *a, **k: calls.append(a[1]) or real_extract(*a, **k)
+        observe, "extract_document", lambda *a, **k: calls.append(a[1]) or real_extract(*a, **k)
     )
     summary = world.cycle()
     assert summary.not_modified == 1 and summary.fetched == 0 and calls == []

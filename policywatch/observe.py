@@ -1,0 +1,215 @@
+"""The observe stage: fetch a document's page and read it (decode, extract, normalise). No database.
+
+This is where a cycle's CPU goes (HTTP, decoding, parsing), so it runs apart from the version stage,
+which consumes `Observation`s on the calling thread:
+
+- on a thread pool in this process (fetches overlap; the GIL serialises the parsing), or
+- for a source with no politeness delay, also in a process per core (`settings.processes`): each
+  worker process has its own Fetcher whose delays are scaled by the number of processes, so the
+  host sees the pace one process would keep.
+
+A page whose fingerprint (extraction.equivalence) matches the one its current version was read from
+is not extracted at all: it is the current version seen again, whatever its counters and sidebars say.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from typing import TYPE_CHECKING
+
+from crawlers import Fetcher, FetchResult
+from extraction import ExtractedDocument, ExtractionError, extract_document, is_not_found_page
+from extraction.equivalence import page_fingerprint
+
+if TYPE_CHECKING:
+    from policywatch.config import Settings, SourceConfig
+
+# How many fetched pages may wait for the version stage per worker: bounds memory on large sources.
+IN_FLIGHT_PER_WORKER = 4
+# Targets per task sent to a worker process: amortises the inter-process round trip (~0.3 ms).
+CHUNK = 16
+# Below this many targets, starting worker processes costs more than it saves.
+MIN_TARGETS_FOR_PROCESSES = 64
+
+
+@dataclass(frozen=True)
+class Target:
+    """A page to check: a known document (its id and what its last fetch left) or a new URL."""
+
+    url: str
+    document_id: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    # page_fingerprint of the page the document's current version was read from (active documents).
+    fingerprint: str | None = None
+
+
+@dataclass
+class Observation:
+    """What the observe stage saw of one target."""
+
+    target: Target
+    fetch: FetchResult
+    content: ExtractedDocument | None = None  # the page read, when it had to be
+    fingerprint: str | None = None  # the page's fingerprint (None: no fast path for this page)
+    same_page: bool = False  # same fingerprint as the current version's page: nothing to read
+    not_found: bool = False  # 404/410, or a "not found" page served with status 200
+    extraction_error: str | None = None
+    cpu_s: dict[str, float] = field(default_factory=dict)  # stage -> CPU seconds of the observing thread
+
+
+def observe_page(fetcher: Fetcher, source: SourceConfig, target: Target, allow_private: bool) -> Observation:
+    """Fetch `target` and read the page (never raises for a bad page: see Observation)."""
+    started = time.thread_time()
+    result = fetcher.fetch_page(
+        target.url,
+        etag=target.etag,
+        last_modified=target.last_modified,
+        min_delay_s=source.min_delay_s,
+        allow_private=allow_private,
+        encoding=source.encoding,
+    )
+    fetched = time.thread_time()
+    seen = Observation(target, result, cpu_s={"fetch": fetched - started})
+    if result.error or result.not_modified:
+        return seen
+    if result.gone or (result.ok and is_not_found_page(result.text or "")):
+        seen.not_found = True
+        return seen
+    if not result.ok:
+        return seen
+    html = result.text or ""
+    # With a configured selector extraction reads one element: chrome rules do not describe it.
+    if not source.content_selector:
+        seen.fingerprint = page_fingerprint(html)
+        if (
+            seen.fingerprint is not None
+            and seen.fingerprint == target.fingerprint
+            and result.final_url == target.url  # a move takes the full path
+        ):
+            seen.same_page = True
+            seen.fetch = replace(result, text=None)  # the version stage needs none of it
+            seen.cpu_s["extract"] = time.thread_time() - fetched
+            return seen
+    try:
+        seen.content = extract_document(html, result.final_url, source.content_selector)
+    except ExtractionError as exc:
+        seen.extraction_error = str(exc)
+    seen.cpu_s["extract"] = time.thread_time() - fetched
+    return seen
+
+
+def use_processes(settings: Settings, source: SourceConfig, targets: int) -> int:
+    """How many worker processes to read `targets` pages of `source` with (1: none, this process)."""
+    wanted = settings.processes if settings.processes is not None else (os.cpu_count() or 1)
+    if wanted <= 1 or source.min_delay_s > 0 or targets < MIN_TARGETS_FOR_PROCESSES:
+        return 1
+    return min(wanted, targets // CHUNK or 1)
+
+
+def observe_all(
+    fetcher: Fetcher,
+    source: SourceConfig,
+    targets: Iterable[Target],
+    allow_private: bool,
+    *,
+    settings: Settings | None = None,
+    processes: int = 1,
+) -> Iterator[Observation]:
+    """Observations of `targets`, in completion order, with a bounded number in flight."""
+    if processes > 1 and settings is not None:
+        yield from _observe_in_processes(source, targets, allow_private, settings, processes)
+        return
+    workers = max(1, source.concurrency)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"observe-{source.id}") as pool:
+        yield from _bounded(
+            ([t] for t in targets),
+            lambda batch: pool.submit(lambda: [observe_page(fetcher, source, batch[0], allow_private)]),
+            workers * IN_FLIGHT_PER_WORKER,
+        )
+
+
+def _bounded(
+    batches: Iterable[list[Target]],
+    submit: Callable[[list[Target]], Future[list[Observation]]],
+    window: int,
+) -> Iterator[Observation]:
+    """Submit batches, at most `window` at once, yielding their observations as they complete."""
+    batches = iter(batches)
+    in_flight: set[Future[list[Observation]]] = set()
+    try:
+        while True:
+            while len(in_flight) < window:
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                in_flight.add(submit(batch))
+            if not in_flight:
+                return
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield from future.result()
+    finally:
+        for future in in_flight:
+            future.cancel()
+
+
+# --- worker processes ---------------------------------------------------------------------------------
+
+
+class _Worker:
+    """A worker process's state: its own Fetcher (sockets are not shared across a fork) and threads."""
+
+    fetcher: Fetcher | None = None
+    threads: ThreadPoolExecutor | None = None
+
+
+def _start_worker(settings: Settings, processes: int, threads: int) -> None:
+    # Die with the parent: a killed cycle must not leave its workers waiting on a dead queue.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    from policywatch.pipeline import make_fetcher
+
+    _Worker.fetcher = make_fetcher(settings, delay_scale=processes)
+    _Worker.threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="observe")
+
+
+def _observe_chunk(source: SourceConfig, targets: list[Target], allow_private: bool) -> list[Observation]:
+    assert _Worker.fetcher is not None and _Worker.threads is not None
+    fetcher = _Worker.fetcher
+    return list(_Worker.threads.map(lambda t: observe_page(fetcher, source, t, allow_private), targets))
+
+
+def _chunks(targets: Iterable[Target], size: int) -> Iterator[list[Target]]:
+    it = iter(targets)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _observe_in_processes(
+    source: SourceConfig, targets: Iterable[Target], allow_private: bool, settings: Settings, processes: int
+) -> Iterator[Observation]:
+    threads = max(1, source.concurrency // processes)
+    # fork: the workers start in milliseconds with every module already imported. They use nothing
+    # of the parent's but the configuration (no database connection, no socket).
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(
+        max_workers=processes,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(settings, processes, threads),
+    ) as pool:
+        yield from _bounded(
+            _chunks(targets, CHUNK),
+            lambda chunk: pool.submit(_observe_chunk, source, chunk, allow_private),
+            processes * 2,
+        )
