@@ -9,6 +9,7 @@ pages right, and refuses anti-bot challenge pages as content.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import ipaddress
 import os
@@ -69,6 +70,7 @@ _SNIFF_TYPES = {"", "application/octet-stream"}
 # Bodies of error answers are read only this far (enough to recognise a challenge page).
 _ERROR_BODY_CAP = 512 * 1024
 _ROBOTS_CAP = 512 * 1024
+_DRAIN_CAP = 64 * 1024  # a redirect's or a 304's body, read only to keep the connection
 _ROBOTS_TTL_S = 6 * 3600
 _MAX_CRAWL_DELAY_S = 30.0
 _HTML_SNIFF_RE = re.compile(
@@ -457,6 +459,11 @@ class Fetcher:
     def _response_body(self, resp: requests.Response, deadline: float, feed: bool = False) -> bytes | None:
         status = resp.status_code
         if status in _REDIRECT_STATUSES or status == 304:
+            # Read the (empty or short) body: the connection then goes back to the pool. requests
+            # closes the connection of a streamed response left unread, and every 304 of a warm
+            # cycle would cost a new TCP connection.
+            with contextlib.suppress(_Failure):
+                self._read_body(resp, deadline, _DRAIN_CAP)
             return None
         length = resp.headers.get("Content-Length", "")
         if status == 200:

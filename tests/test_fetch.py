@@ -167,6 +167,18 @@ def test_missing_content_type_sniffed(site, fetcher):
 # -- conditional GET, size, time --------------------------------------------------------------
 
 
+def test_304_and_redirect_keep_the_connection(site, fetcher):
+    """A warm cycle is mostly 304s: each must reuse the keep-alive connection, not open a new one."""
+    site.put("/c.html", html_page(policy_text(500)), etag='"abc"')
+    site.put("/old.html", b"", status=301, headers={"Location": "/c.html"})
+    first = get(fetcher, site.url("/c.html"))
+    for _ in range(3):
+        assert get(fetcher, site.url("/c.html"), etag=first.etag).not_modified
+    assert get(fetcher, site.url("/old.html")).ok
+    peers = {r.peer for r in site.requests if r.path != "/robots.txt"}
+    assert len(peers) == 1, peers
+
+
 def test_conditional_get_304(site, fetcher):
     site.put(
         "/c.html", html_page(policy_text(500)), etag='"abc"', last_modified="Wed, 25 May 2022 08:00:00 GMT"

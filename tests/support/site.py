@@ -40,6 +40,7 @@ class RequestInfo:
     path: str
     headers: dict[str, str]
     at: float = field(default_factory=time.monotonic)  # time.monotonic() when the request arrived
+    peer: tuple[str, int] | None = None  # the client's address and port: one per TCP connection
 
 
 class LocalSite:
@@ -70,7 +71,12 @@ class LocalSite:
 
             def _answer(self, send_body: bool) -> None:
                 path = self.path
-                info = RequestInfo(self.command, path, {k.lower(): v for k, v in self.headers.items()})
+                info = RequestInfo(
+                    self.command,
+                    path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    peer=self.client_address[:2],
+                )
                 with site._lock:
                     site.hits[path] += 1
                     site.requests.append(info)
