@@ -15,7 +15,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts import outbox
-from alerts.render import alert_message, build_event_view
 from alerts.smtp import SmtpMailer, SmtpRejected, SmtpSettings, SmtpUnavailable, settings_from_env
 from storage.db import session_factory
 from storage.models import ChangeEvent, utcnow
@@ -59,6 +58,8 @@ def _send_rows(
     now: datetime,
     report: DeliveryReport,
 ) -> None:
+    from alerts.render import alert_message, build_event_view  # Jinja2: only when there is mail to send
+
     owner = outbox.new_owner()
     try:
         mailer = SmtpMailer(settings)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from extraction import normalise_text
-from policydiff import DocumentDiff, diff_texts
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage.models import ChangeEvent, Document, DocumentVersion, utcnow
+
+if TYPE_CHECKING:
+    from policydiff import DocumentDiff
 
 SUMMARY_LIMIT = 240
 
 
 def diff_versions(old: DocumentVersion, new: DocumentVersion) -> DocumentDiff:
     """Diff two versions on their normalised text; the title is the first line so a retitle shows."""
-    from extraction import normalise_text
+    from policydiff import diff_texts  # imported when a cycle finds its first change
 
     return diff_texts(
         [normalise_text(old.title), *old.normalized_paragraphs],

@@ -31,7 +31,6 @@ from crawlers.listings import (
     parse_json_listing,
 )
 from extraction import ExtractedDocument
-from policywatch import reposts
 from policywatch.classify import diff_versions, make_event
 from policywatch.config import Config, ListingConfig, Settings, SourceConfig
 from policywatch.identity import moved_candidates, moved_document
@@ -537,6 +536,7 @@ class DocumentProcessor:
         summary, doc = self.summary, outcome.document
         events = []
         if outcome.kind == "first":
+            from policywatch import reposts  # numpy: only when a cycle finds a new text
             # Index the text (MinHash bands) so later reposts of it are found, baseline included.
             keys = reposts.index_version(session, outcome.new_version)
             if self.silent:
