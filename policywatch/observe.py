@@ -82,7 +82,7 @@ def observe_page(fetcher: Fetcher, source: SourceConfig, target: Target, allow_p
     seen = Observation(target, result, cpu_s={"fetch": fetched - started})
     if result.error or result.not_modified:
         return seen
-    if result.gone or (result.ok and is_not_found_page(result.text or "")):
+    if result.gone:
         seen.not_found = True
         return seen
     if not result.ok:
@@ -96,10 +96,16 @@ def observe_page(fetcher: Fetcher, source: SourceConfig, target: Target, allow_p
             and seen.fingerprint == target.fingerprint
             and result.final_url == target.url  # a move takes the full path
         ):
+            # The page the current version was read from, but for chrome: not a "not found" page
+            # either (checked first for a page that is read in full).
             seen.same_page = True
             seen.fetch = replace(result, text=None)  # the version stage needs none of it
             seen.cpu_s["extract"] = time.thread_time() - fetched
             return seen
+    if is_not_found_page(html):
+        seen.not_found = True
+        seen.fingerprint = None
+        return seen
     try:
         seen.content = extract_document(html, result.final_url, source.content_selector)
     except ExtractionError as exc:

@@ -537,6 +537,7 @@ class DocumentProcessor:
         events = []
         if outcome.kind == "first":
             from policywatch import reposts  # numpy: only when a cycle finds a new text
+
             # Index the text (MinHash bands) so later reposts of it are found, baseline included.
             keys = reposts.index_version(session, outcome.new_version)
             if self.silent:

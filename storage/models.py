@@ -1,7 +1,8 @@
 """The version store's tables, as SQLAlchemy 2 typed declarative models.
 
 A `DocumentVersion` is a distinct normalised content of one document; refetching the same content
-only moves its `last_seen_at`. Raw HTML is kept compressed, once per distinct body (`RawPage`).
+only moves the document's `version_seen_at` (the version row, with its text, is not rewritten on
+every check: see `DocumentVersion.seen_until`). Raw HTML is kept compressed, once per distinct body (`RawPage`).
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ class Document(Base):
     # extraction.equivalence.page_fingerprint of the last page read to the current version: a
     # refetch with the same one is that version seen again, without extracting it.
     page_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # When the current version was last seen. Written by every check instead of the version's own
+    # last_seen_at: rewriting a row that holds a 60 KB text costs SQLite ~1 ms (the whole record and
+    # its overflow pages), on every unchanged page of every cycle. The version row catches up when
+    # it is superseded.
+    version_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document",
@@ -153,6 +159,11 @@ class DocumentVersion(Base):
     @property
     def paragraphs(self) -> list[str]:
         return self.text.split("\n") if self.text else []
+
+    @property
+    def seen_until(self) -> datetime:
+        """When this version was last seen (its last_seen_at, or the document's for the current one)."""
+        return seen_until(self.id, self.last_seen_at, self.document)
 
     @property
     def normalized_paragraphs(self) -> list[str]:
@@ -298,3 +309,10 @@ class MinhashBand(Base):
         BigId, ForeignKey("document_versions.id"), primary_key=True, index=True
     )
     document_id: Mapped[int] = mapped_column(BigId, ForeignKey("documents.id"))
+
+
+def seen_until(version_id: int, last_seen_at: datetime, document: Document | None) -> datetime:
+    """A version's last sighting: the document's `version_seen_at` when it is the current version."""
+    if document is not None and document.current_version_id == version_id and document.version_seen_at:
+        return max(last_seen_at, document.version_seen_at)
+    return last_seen_at

@@ -21,6 +21,7 @@ from storage.models import (
     DocumentVersion,
     FetchAttempt,
     Source,
+    seen_until,
 )
 from storage.store import document_for_url
 
@@ -127,7 +128,7 @@ def version_json(version: DocumentVersion) -> dict[str, Any]:
     return {
         "id": version.id,
         "first_seen_at": iso(version.first_seen_at),
-        "last_seen_at": iso(version.last_seen_at),
+        "last_seen_at": iso(version.seen_until),
         "content_hash": version.content_hash,
         "title": version.title,
         "doc_number": version.doc_number,
@@ -157,11 +158,12 @@ def _version_rows(session: Session, document_id: int) -> list[dict[str, Any]]:
     rows = session.execute(
         select(*_VERSION_META).where(DocumentVersion.document_id == document_id).order_by(DocumentVersion.id)
     ).all()
+    document = session.get(Document, document_id)
     return [
         {
             "id": r.id,
             "first_seen_at": iso(r.first_seen_at),
-            "last_seen_at": iso(r.last_seen_at),
+            "last_seen_at": iso(seen_until(r.id, r.last_seen_at, document)),
             "content_hash": r.content_hash,
             "title": r.title,
             "doc_number": r.doc_number,

@@ -186,7 +186,7 @@ class SeenAgain:
 
 
 def record_seen_again(session: Session, seen: list[SeenAgain]) -> None:
-    """Record many pages seen again at once: three executemany statements, whatever their number.
+    """Record many pages seen again at once: two executemany statements, whatever their number.
 
     Most pages of a warm cycle are this, so they are written in batches (the caller's transaction)
     instead of one transaction each: what a crash can lose is when they were last checked, never a
@@ -200,6 +200,7 @@ def record_seen_again(session: Session, seen: list[SeenAgain]) -> None:
         .where(Document.id == bindparam("doc_id"))
         .values(
             last_checked_at=bindparam("checked_at"),
+            version_seen_at=bindparam("checked_at"),
             etag=func.coalesce(bindparam("new_etag", type_=String()), Document.etag),
             last_modified=func.coalesce(
                 bindparam("new_last_modified", type_=String()), Document.last_modified
@@ -214,13 +215,6 @@ def record_seen_again(session: Session, seen: list[SeenAgain]) -> None:
             }
             for s in seen
         ],
-    )
-    current = select(Document.current_version_id).where(Document.id == bindparam("doc_id")).scalar_subquery()
-    connection.execute(
-        update(DocumentVersion)
-        .where(DocumentVersion.id == current)
-        .values(last_seen_at=bindparam("seen_at")),
-        [{"doc_id": s.document_id, "seen_at": s.fetch.fetched_at} for s in seen],
     )
     connection.execute(
         insert(FetchAttempt), [_attempt_row(s.source_id, s.document_id, s.fetch, s.outcome) for s in seen]
@@ -306,8 +300,10 @@ def record_content(
     old = session.get(DocumentVersion, doc.current_version_id) if doc.current_version_id else None
     content_hash = content.content_hash
     if old is not None and old.content_hash == content_hash:
-        old.last_seen_at = now
+        doc.version_seen_at = now  # not the version row: see Document.version_seen_at
         return ContentOutcome("unchanged", doc, old, old, was_removed, moved_from)
+    if old is not None:
+        old.last_seen_at = old.seen_until  # superseded: its row takes its last sighting for good
 
     normalised = content.normalised_paragraphs
     version = DocumentVersion(
@@ -329,6 +325,7 @@ def record_content(
     session.add(version)
     session.flush()
     doc.current_version_id = version.id
+    doc.version_seen_at = now
     return ContentOutcome("first" if old is None else "changed", doc, old, version, was_removed, moved_from)
 
 

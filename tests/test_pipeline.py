@@ -387,3 +387,46 @@ def test_changes_json_shape(world: World, capsys: pytest.CaptureFixture[str], mo
     assert main(["search", "数字经济增加值", "--json"]) == 0
     [hit] = json.loads(capsys.readouterr().out)
     assert hit["document_id"] == row["document_id"] and "数字经济增加值" in hit["snippet"]
+
+
+def _check_times(world: World) -> list[str]:
+    from storage.queries import iso
+
+    with world.sessions() as s:
+        query = select(FetchAttempt.fetched_at).where(FetchAttempt.document_id.is_not(None))
+        return [iso(t) for t in s.scalars(query.order_by(FetchAttempt.id))]
+
+
+def _history(world: World) -> list[dict]:  # type: ignore[type-arg]
+    from storage.queries import document_history
+
+    with world.sessions() as s:
+        history = document_history(s, "1")
+        assert history is not None
+        return history["versions"]
+
+
+def test_last_seen_follows_every_check_without_rewriting_the_version_row(world: World) -> None:
+    """An unchanged check moves the version's last sighting (history shows it) through the document
+    row: the version row, with its whole text, is written when the version is recorded and when it
+    is superseded, never by a check that finds it again."""
+    world.listing("/content/1.html")
+    serve_doc(world, counter=1)
+    world.cycle()
+    serve_doc(world, counter=2)  # chrome only
+    assert world.cycle().unchanged == 1
+    world.site.pages["/content/1.html"].etag = '"v1"'
+    world.cycle()  # stores the ETag
+    assert world.cycle().not_modified == 1
+    checks = _check_times(world)
+    [version] = _history(world)
+    assert version["last_seen_at"] == checks[-1] > version["first_seen_at"]
+    with world.sessions() as s:
+        row = s.scalar(select(DocumentVersion))
+        assert row is not None and row.last_seen_at == row.first_seen_at  # never rewritten
+    serve_doc(world, paragraphs=[*PARAS[:5], "新增一条：数据要素市场化配置改革。", *PARAS[5:]])
+    assert world.cycle().changed == 1
+    old, new = _history(world)
+    checks = _check_times(world)
+    assert old["last_seen_at"] == checks[-2]  # its last sighting, kept for good
+    assert new["first_seen_at"] == new["last_seen_at"] == checks[-1]
