@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
-from storage.db import current_revisions, ensure_schema, head_revisions, make_engine, upgrade
+from storage.db import (
+    current_revisions,
+    declared_heads,
+    ensure_schema,
+    head_revisions,
+    make_engine,
+    upgrade,
+)
 from storage.models import Base
 
 
@@ -16,6 +23,19 @@ def test_migrations_build_the_models_tables(db_url: str) -> None:
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     ensure_schema(engine)  # at head: nothing to do, no error
+    engine.dispose()
+
+
+def test_the_cheap_schema_check_knows_alembics_heads() -> None:
+    assert declared_heads() == head_revisions()
+
+
+def test_ensure_schema_upgrades_a_database_that_is_behind(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine, "0004_identity")
+    assert current_revisions(engine) == {"0004_identity"}
+    ensure_schema(engine)
+    assert current_revisions(engine) == head_revisions()
     engine.dispose()
 
 
