@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from bs4 import BeautifulSoup
+from lxml import etree
 from requests.utils import requote_uri
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Conservative: only parameters that are certainly tracking noise, never ones a CMS may route on.
 _TRACKING_EXACT = frozenset({"spm", "fbclid", "gclid"})
 _TRACKING_PREFIX = ("utm_",)
+_HREF_NOISE = re.compile(r"[\t\n\r]")
 
 
 def _remove_dot_segments(path: str) -> str:
@@ -73,36 +74,67 @@ def canonical_url(url: str) -> str:
     return requote_uri(urlunsplit((scheme, netloc, path, query, "")))
 
 
-def discover_links(html: str, base_url: str, link_pattern: str | re.Pattern[str]) -> list[str]:
-    """Absolute canonical http(s) URLs of the page's <a href> links matching `link_pattern`.
+def parse_html(html: str) -> etree._Element | None:
+    """The page's element tree (libxml2's HTML parser, as BeautifulSoup(html, "lxml") uses it)."""
+    parser = etree.HTMLParser()  # one per call: an lxml parser must not be shared between threads
+    try:
+        return etree.fromstring(html, parser)
+    except ValueError:  # a str that declares its own encoding (<?xml encoding=...?>): parse its bytes
+        return etree.fromstring(html.encode("utf-8"), etree.HTMLParser(encoding="utf-8"))
+    except etree.ParserError:
+        return None
 
-    Honours <base href>, ignores javascript:/mailto:/tel: and same-page anchors, and returns each
-    URL once, in document order. The pattern is applied with re.search to the canonical URL.
+
+def absolute_link(href: str, base_url: str) -> str | None:
+    """The canonical http(s) URL an <a href> points to, else None (javascript:, mailto:, #anchor...)."""
+    # as browsers do: strip surrounding whitespace, drop tabs and newlines inside
+    href = _HREF_NOISE.sub("", href.strip())
+    if not href or href.startswith("#"):
+        return None
+    try:
+        absolute = urljoin(base_url, href)
+        if urlsplit(absolute).scheme.lower() not in ("http", "https"):
+            return None
+        return canonical_url(absolute)
+    except ValueError:  # e.g. a malformed IPv6 literal
+        return None
+
+
+def find_links(html: str, base_url: str, link_pattern: str | re.Pattern[str]) -> dict[str, str]:
+    """The page's <a href> links matching `link_pattern`: canonical URL -> link text, in document order.
+
+    Honours <base href>, ignores javascript:/mailto:/tel: and same-page anchors. The pattern is
+    applied with re.search to the canonical URL. The text is the link's title attribute, else its
+    text, whitespace-folded (the longest one when a URL is linked more than once, e.g. a thumbnail
+    and a headline; "" when it has none). One parse with lxml: a listing of 1,000 links took
+    BeautifulSoup 0.4 s.
     """
     pattern = re.compile(link_pattern) if isinstance(link_pattern, str) else link_pattern
-    soup = BeautifulSoup(html, "lxml")
+    root = parse_html(html)
+    if root is None:
+        return {}
     base = base_url
-    base_tag = soup.find("base", href=True)
-    if base_tag is not None:
-        href = str(base_tag.get("href", "")).strip()
+    for base_tag in root.iterfind(".//base[@href]"):
+        href = (base_tag.get("href") or "").strip()
         if href:
             base = urljoin(base_url, href)
-    seen: set[str] = set()
-    links: list[str] = []
-    for a in soup.find_all("a", href=True):
-        # as browsers do: strip surrounding whitespace, drop tabs and newlines inside
-        href = re.sub(r"[\t\n\r]", "", str(a.get("href", "")).strip())
-        if not href or href.startswith("#"):
+        break
+    links: dict[str, str] = {}
+    rejected: set[str] = set()
+    for a in root.iterfind(".//a[@href]"):
+        url = absolute_link(a.get("href") or "", base)
+        if url is None or url in rejected:
             continue
-        try:
-            absolute = urljoin(base, href)
-            if urlsplit(absolute).scheme.lower() not in ("http", "https"):
-                continue
-            url = canonical_url(absolute)
-        except ValueError:  # e.g. a malformed IPv6 literal
+        if url not in links and not pattern.search(url):
+            rejected.add(url)
             continue
-        if url in seen or not pattern.search(url):
-            continue
-        seen.add(url)
-        links.append(url)
+        title = " ".join((a.get("title") or "").split()) or " ".join(" ".join(a.itertext()).split())
+        if url not in links or len(title) > len(links[url]):
+            links[url] = title
     return links
+
+
+def discover_links(html: str, base_url: str, link_pattern: str | re.Pattern[str]) -> list[str]:
+    """Absolute canonical http(s) URLs of the page's <a href> links matching `link_pattern`, each
+    once, in document order (see `find_links`)."""
+    return list(find_links(html, base_url, link_pattern))

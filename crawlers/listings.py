@@ -13,11 +13,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 
-from .discover import canonical_url, discover_links
+from .discover import absolute_link, find_links
 from .fetch import Fetcher, FetchResult
 
 __all__ = [
@@ -47,19 +46,6 @@ def _fold(text: str | None) -> str | None:
     return folded or None
 
 
-def _absolute(href: str, base_url: str) -> str | None:
-    href = re.sub(r"[\t\n\r]", "", href.strip())
-    if not href or href.startswith("#"):
-        return None
-    try:
-        absolute = urljoin(base_url, href)
-        if urlsplit(absolute).scheme.lower() not in ("http", "https"):
-            return None
-        return canonical_url(absolute)
-    except ValueError:
-        return None
-
-
 def _dedupe(links: Iterable[ListedLink], pattern: re.Pattern[str] | None) -> list[ListedLink]:
     seen: set[str] = set()
     out: list[ListedLink] = []
@@ -80,23 +66,7 @@ def parse_html_listing(html: str, base_url: str, pattern: re.Pattern[str]) -> li
     The title is the link's title attribute, else its text (the longest one when a URL is linked
     more than once, e.g. a thumbnail and a headline).
     """
-    urls = discover_links(html, base_url, pattern)
-    if not urls:
-        return []
-    soup = BeautifulSoup(html, "lxml")
-    base = base_url
-    base_tag = soup.find("base", href=True)
-    if base_tag is not None and str(base_tag.get("href", "")).strip():
-        base = urljoin(base_url, str(base_tag.get("href")).strip())
-    titles: dict[str, str] = {}
-    for a in soup.find_all("a", href=True):
-        url = _absolute(str(a.get("href", "")), base)
-        if url is None:
-            continue
-        title = _fold(str(a.get("title") or "")) or _fold(a.get_text(" "))
-        if title and len(title) > len(titles.get(url, "")):
-            titles[url] = title
-    return [ListedLink(url, titles.get(url)) for url in urls]
+    return [ListedLink(url, title or None) for url, title in find_links(html, base_url, pattern).items()]
 
 
 # --- JSON ---------------------------------------------------------------------------------------
@@ -189,7 +159,7 @@ def parse_json_listing(
     links = []
     for row in rows:
         raw = _first_text(row, url_field)
-        url = _absolute(raw, base_url) if raw else None
+        url = absolute_link(raw, base_url) if raw else None
         if url is None:
             continue
         title = _strip_tags(_first_text(row, title_field))
@@ -238,7 +208,7 @@ def parse_feed(text: str, base_url: str, pattern: re.Pattern[str] | None = None)
                 fields.setdefault(child_name, "".join(child.itertext()))
         if href is None and fields.get("guid", "").strip().lower().startswith("http"):
             href = fields["guid"]
-        url = _absolute(href, base_url) if href else None
+        url = absolute_link(href, base_url) if href else None
         if url is None:
             continue
         date = fields.get("pubdate") or fields.get("published") or fields.get("updated") or fields.get("date")

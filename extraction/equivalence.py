@@ -22,6 +22,7 @@ reads, and every stored fingerprint stops matching (each page is extracted once 
 from __future__ import annotations
 
 import hashlib
+import threading
 
 from lxml import etree
 
@@ -46,13 +47,17 @@ _CONTAINER_CLASSES = frozenset(s[1:].lower() for s in CMS_CONTAINERS if s.starts
 
 
 # libxml2's HTML parser, as extract_document's BeautifulSoup(html, "lxml") uses it, but with plain
-# elements (lxml.html's per-element class lookup costs a Python call per element).
-_PARSER = etree.HTMLParser()
+# elements (lxml.html's per-element class lookup costs a Python call per element). One per thread:
+# the observe stage fingerprints pages on several threads, and an lxml parser must not be shared.
+_PARSERS = threading.local()
 
 
 def _parse(text: str) -> etree._Element | None:
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.HTMLParser()
     try:
-        root = etree.fromstring(text, _PARSER)
+        root = etree.fromstring(text, parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         return None
     return root
