@@ -14,8 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bs4 import BeautifulSoup
-
 from .discover import absolute_link, find_links
 from .fetch import Fetcher, FetchResult
 
@@ -109,6 +107,8 @@ def _strip_tags(text: str | None) -> str | None:
     """Search APIs wrap matches in <em>…</em>; titles are plain text."""
     if not text or "<" not in text:
         return text
+    from bs4 import BeautifulSoup  # only for listings that carry HTML in a JSON field
+
     return _fold(BeautifulSoup(text, "lxml").get_text())
 
 

@@ -21,6 +21,13 @@ from functools import cached_property
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
 
+from .chrome import (
+    _JUNK_TAGS,
+    _TOKEN_SPLIT,
+    _UTILITY_CLASS,
+    CMS_CONTAINERS,
+    _is_chrome_by_name,
+)
 from .docmeta import parse_date, parse_doc_number
 from .normalise import content_hash, fold_whitespace, normalise_paragraphs, normalise_text
 
@@ -62,95 +69,18 @@ class ExtractedDocument:
         return "\n".join(self.paragraphs)
 
 
-# Body containers of Chinese government CMSs, most specific first.
-CMS_CONTAINERS: tuple[str, ...] = (
-    "#UCAP-CONTENT",
-    ".TRS_Editor",
-    ".pages_content",
-    "#zoom",
-    ".article-content",
-    ".article",
-    "#content",
-    ".content",
-)
 # Generic containers must hold at least this much text to be trusted over trafilatura.
 _GENERIC_CONTAINERS = frozenset({".article", "#content", ".content"})
 _GENERIC_MIN_CHARS = 30
 
-_JUNK_TAGS = (
-    "script",
-    "style",
-    "noscript",
-    "iframe",
-    "frame",
-    "template",
-    "object",
-    "embed",
-    "svg",
-    "canvas",
-    "select",
-    "button",
-    "input",
-    "textarea",
-    "map",
-)
 _CHROME_TAGS = frozenset({"nav", "header", "footer", "aside", "form"})
 
-# id/class tokens that mark chrome. A token is a run of letters/digits, camelCase split.
-_CHROME_TOKEN_PARTS = (
-    "crumb",
-    "bread",
-    "sidebar",
-    "related",
-    "relate",
-    "xgwz",
-    "xglj",
-    "xgxx",
-    "visit",
-    "counter",
-    "print",
-    "dayin",
-    "share",
-    "fenxiang",
-    "footer",
-    "copyright",
-    "fontsize",
-    "zihao",
-    "mianbao",
-    "guanbi",
-)
-_CHROME_TOKENS = frozenset(
-    {
-        "side",
-        "position",
-        "location",
-        "weizhi",
-        "dqwz",
-        "count",
-        "hits",
-        "click",
-        "close",
-        "font",
-        "foot",
-        "bottom",
-        "nav",
-        "navbar",
-        "subnav",
-        "topnav",
-        "mainnav",
-        "menu",
-        "toolbar",
-        "tool",
-        "tools",
-    }
-)
 # Ancestors that disqualify an <h1>/.title as the article title (a site logo or banner).
 _SITE_HEADER_TOKENS = frozenset({"header", "head", "top", "topbar", "logo", "banner", "nav", "menu"})
 # ...unless the same element is also marked as the article's own header ("article-header").
 _ARTICLE_TOKENS = frozenset(
     {"article", "detail", "content", "main", "news", "con", "text", "title", "zw", "wz"}
 )
-_TOKEN_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
 _BLOCK_TAGS = frozenset(
@@ -306,22 +236,6 @@ def _tokens(tag: Tag) -> list[str]:
         classes = (classes,)
     names = [attrs.get("id") or "", *(c for c in classes if not _UTILITY_CLASS.match(c))]
     return [t.lower() for t in _TOKEN_SPLIT.split(" ".join(names)) if t]
-
-
-# CSS-framework utility classes ("border-bottom", "font-weight-bold", "position-relative") say
-# nothing about the role of an element.
-_UTILITY_CLASS = re.compile(
-    r"^(?:position|border|fixed|sticky|font|text|float|align|justify|bg|d|flex|rounded|shadow|w|h|"
-    r"[mp][trblxy]?|col|order|overflow|visible|invisible|is|has|u)-",
-    re.I,
-)
-
-
-_CHROME_PART = re.compile("|".join(_CHROME_TOKEN_PARTS))
-
-
-def _is_chrome_by_name(tokens: list[str]) -> bool:
-    return any(tok in _CHROME_TOKENS or _CHROME_PART.search(tok) for tok in tokens)
 
 
 def _is_hidden(tag: Tag) -> bool:

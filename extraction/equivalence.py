@@ -26,7 +26,7 @@ import threading
 
 from lxml import etree
 
-from .document import (
+from .chrome import (
     _JUNK_TAGS,
     _TOKEN_SPLIT,
     _UTILITY_CLASS,

@@ -27,10 +27,10 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from crawlers import Fetcher, FetchResult
-from extraction import ExtractedDocument, ExtractionError, extract_document, is_not_found_page
 from extraction.equivalence import page_fingerprint
 
 if TYPE_CHECKING:
+    from extraction import ExtractedDocument
     from policywatch.config import Settings, SourceConfig
 
 # How many fetched pages may wait for the version stage per worker: bounds memory on large sources.
@@ -102,6 +102,9 @@ def observe_page(fetcher: Fetcher, source: SourceConfig, target: Target, allow_p
             seen.fetch = replace(result, text=None)  # the version stage needs none of it
             seen.cpu_s["extract"] = time.thread_time() - fetched
             return seen
+    # BeautifulSoup is imported by the first page that is read in full, not by every cycle.
+    from extraction.document import ExtractionError, extract_document, is_not_found_page
+
     if is_not_found_page(html):
         seen.not_found = True
         seen.fingerprint = None

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
@@ -30,7 +30,6 @@ from crawlers.listings import (
     parse_html_listing,
     parse_json_listing,
 )
-from extraction import ExtractedDocument
 from policywatch.classify import diff_versions, make_event
 from policywatch.config import Config, ListingConfig, Settings, SourceConfig
 from policywatch.identity import moved_candidates, moved_document
@@ -40,6 +39,9 @@ from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage import store
 from storage.db import ensure_schema, session_factory, unit_of_work
 from storage.models import ChangeEvent, Document, DocumentVersion, Source, utcnow
+
+if TYPE_CHECKING:
+    from extraction import ExtractedDocument
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
+import extraction.document
 from demosite.pages import corpus_paragraphs, gov_cn_page, news_repost_page, provincial_page
 from extraction import normalise_text
 from policydiff import DocumentDiff
-from policywatch import observe
 from policywatch.classify import diff_versions
 from policywatch.config import parse_config
 from policywatch.pipeline import CycleSummary, run_cycle
@@ -321,9 +321,11 @@ def test_not_modified_costs_no_parsing(world: World, monkeypatch: pytest.MonkeyP
     world.site.pages["/content/1.html"].etag = '"v1"'
     world.cycle()
     calls: list[str] = []
-    real_extract = observe.extract_document
+    real_extract = extraction.document.extract_document
     monkeypatch.setattr(
-        observe, "extract_document", lambda *a, **k: calls.append(a[1]) or real_extract(*a, **k)
+        extraction.document,
+        "extract_document",
+        lambda *a, **k: calls.append(a[1]) or real_extract(*a, **k),
     )
     summary = world.cycle()
     assert summary.not_modified == 1 and summary.fetched == 0 and calls == []
