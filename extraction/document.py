@@ -55,7 +55,7 @@ class ExtractedDocument:
     published_at: str | None  # ISO date
     method: str  # "selector" | "cms" | "auto"
 
-    @property
+    @cached_property
     def normalised_paragraphs(self) -> list[str]:
         return normalise_paragraphs(self.paragraphs)
 

@@ -136,13 +136,15 @@ def moved_document(session: Session, source_id: str, content: _Content) -> Docum
     number = parse_number(content.doc_number)
     if number is None or not title_key(content.title):
         return None
-    # The printed form varies (brackets, widths, 第): narrow in SQL by the year, decide in Python.
+    # The printed form varies (brackets, widths, 第): narrow in SQL by the year and the serial (a
+    # year alone matched most of a source's documents: a cold crawl was quadratic), decide in Python.
     candidates = session.scalars(
         select(Document)
         .where(
             Document.source_id == source_id,
             Document.doc_number.is_not(None),
             Document.doc_number.contains(str(number.year)),
+            Document.doc_number.contains(str(number.serial)),
         )
         .order_by(Document.id)
     )

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from crawlers import Fetcher, FetchResult
 from extraction.equivalence import page_fingerprint
+from storage.raw import PackedPage, pack_page
 
 if TYPE_CHECKING:
     from extraction import ExtractedDocument
@@ -64,6 +65,7 @@ class Observation:
     same_page: bool = False  # same fingerprint as the current version's page: nothing to read
     not_found: bool = False  # 404/410, or a "not found" page served with status 200
     extraction_error: str | None = None
+    packed: PackedPage | None = None  # the page as the store keeps it (packed here: CPU work)
     cpu_s: dict[str, float] = field(default_factory=dict)  # stage -> CPU seconds of the observing thread
 
 
@@ -113,6 +115,11 @@ def observe_page(fetcher: Fetcher, source: SourceConfig, target: Target, allow_p
         seen.content = extract_document(html, result.final_url, source.content_selector)
     except ExtractionError as exc:
         seen.extraction_error = str(exc)
+    else:
+        # CPU work the version stage would otherwise do on its single thread: computed here, the
+        # cached values travel with the observation.
+        _ = seen.content.normalised_paragraphs, seen.content.content_hash
+        seen.packed = pack_page(html)
     seen.cpu_s["extract"] = time.thread_time() - fetched
     return seen
 

@@ -511,7 +511,7 @@ class DocumentProcessor:
             target.document_id,
             result,
             content,
-            result.text or "",
+            seen.packed or result.text or "",
             result.encoding,
             same_document=moved_document,
             page_fingerprint=seen.fingerprint,

@@ -6,8 +6,6 @@ either the whole observation of a document or none of it.
 
 from __future__ import annotations
 
-import hashlib
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +24,7 @@ from storage.models import (
     Source,
     utcnow,
 )
+from storage.raw import PackedPage, pack_page, unpack_page
 
 
 class FetchRecord(Protocol):
@@ -234,24 +233,18 @@ def mark_removed(session: Session, document_id: int, fetch: FetchRecord) -> Docu
     return doc
 
 
-def store_raw(session: Session, html: str, encoding: str | None) -> str:
+def store_raw(session: Session, page: str | PackedPage, encoding: str | None) -> str:
     """Keep the page's HTML compressed, once per distinct body; returns its key."""
-    data = html.encode("utf-8")
-    key = hashlib.sha256(data).hexdigest()
-    if session.get(RawPage, key) is None:
-        session.add(RawPage(sha256=key, body=zlib.compress(data, 6), size=len(data), encoding=encoding))
+    packed = page if isinstance(page, PackedPage) else pack_page(page)
+    if session.get(RawPage, packed.sha256) is None:
+        session.add(RawPage(sha256=packed.sha256, body=packed.body, size=packed.size, encoding=encoding))
         session.flush()  # no ORM relationship orders this insert before the version's
-    return key
+    return packed.sha256
 
 
 def load_raw(session: Session, key: str) -> str | None:
     raw = session.get(RawPage, key)
-    return decompress_raw(raw.body) if raw is not None else None
-
-
-def decompress_raw(body: bytes) -> str:
-    """The HTML of a RawPage body (as store_raw compressed it)."""
-    return zlib.decompress(body).decode("utf-8")
+    return unpack_page(raw.body) if raw is not None else None
 
 
 def record_content(
@@ -260,7 +253,7 @@ def record_content(
     document_id: int | None,
     fetch: FetchRecord,
     content: Content,
-    html: str,
+    html: str | PackedPage,
     encoding: str | None,
     same_document: Callable[[Session, str, Content], Document | None] | None = None,
     page_fingerprint: str | None = None,
