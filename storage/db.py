@@ -123,7 +123,8 @@ def head_revisions() -> set[str]:
 
 
 _REVISION = re.compile(r'^revision: str = "([^"]+)"$', re.M)
-_DOWN_REVISION = re.compile(r'^down_revision: str \| None = (?:"([^"]+)"|None)$', re.M)
+_DOWN_REVISION = re.compile(r"^down_revision: [^=]+= (.*?)(?:  #.*)?$", re.M)
+_QUOTED = re.compile(r'"([^"]+)"')
 
 
 @functools.cache
@@ -131,7 +132,7 @@ def declared_heads() -> frozenset[str] | None:
     """The head revisions read from the migration files' own declarations, without Alembic.
 
     Every cycle checks the schema: importing Alembic and loading its script directory costs ~0.5 s,
-    this ~1 ms. None when a file is not in the plain one-parent form (then Alembic decides).
+    this ~1 ms. None when a file does not declare both in the plain form (then Alembic decides).
     """
     revisions: set[str] = set()
     parents: set[str] = set()
@@ -141,8 +142,7 @@ def declared_heads() -> frozenset[str] | None:
         if revision is None or down is None:
             return None
         revisions.add(revision.group(1))
-        if down.group(1):
-            parents.add(down.group(1))
+        parents.update(_QUOTED.findall(down.group(1)))  # None, "parent" or ("a", "b") for a merge
     return frozenset(revisions - parents) or None
 
 

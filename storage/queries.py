@@ -301,11 +301,13 @@ def _search_rows(
 ) -> list[tuple[Document, DocumentVersion]]:
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite" and len(needle) >= TRIGRAM_MIN_CHARS and _has_fts(session):
-        # The trigram index holds current versions only: page through it newest first, then load.
+        # The trigram index holds every version (migration 0007): keep the current ones, page
+        # through them newest first, then load.
         fts = table(FTS_TABLE, column("rowid"))
+        current = select(Document.current_version_id).where(Document.current_version_id.is_not(None))
         matches = (
             select(fts.c.rowid.label("version_id"))
-            .where(text(f"{FTS_TABLE} MATCH :phrase"))
+            .where(text(f"{FTS_TABLE} MATCH :phrase"), fts.c.rowid.in_(current))
             .order_by(fts.c.rowid.desc())
             .limit(limit)
             .offset(offset)

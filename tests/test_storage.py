@@ -73,3 +73,53 @@ def test_first_upgrades_started_at_once_do_not_collide(db_url: str) -> None:
     engine = make_engine(db_url)
     assert current_revisions(engine) == head_revisions()
     engine.dispose()
+
+
+def test_0007_indexes_the_old_versions_of_an_existing_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SQLite's FTS5 index: 0003 held current versions only; after 0007 it holds every version, and
+    a search still answers with current versions only."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from storage.db import session_factory
+    from storage.models import Document, DocumentVersion, Source
+    from storage.queries import search_documents
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0003_search")
+    upgrade(engine, "0006_page_fingerprint")
+    now = datetime.now(UTC)
+    with session_factory(engine).begin() as session:
+        session.add(Source(id="s", name="s"))
+        session.flush()
+        doc = Document(source_id="s", url="http://example.org/1", status="active", first_seen_at=now)
+        session.add(doc)
+        session.flush()
+        versions = []
+        for figure in ("八三五四亿元", "九千五百亿元"):
+            body = f"数字经济核心产业增加值达到{figure}。"
+            version = DocumentVersion(
+                document_id=doc.id,
+                content_hash=figure,
+                title="规划",
+                text=body,
+                normalized_text=body,
+                chars=len(body),
+                url=doc.url,
+                first_seen_at=now,
+                last_seen_at=now,
+            )
+            session.add(version)
+            session.flush()
+            versions.append(version.id)
+            doc.current_version_id = version.id
+            session.flush()
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        indexed = set(conn.execute(text("SELECT rowid FROM document_search")).scalars())
+    assert indexed == set(versions)
+    with session_factory(engine)() as session:
+        assert search_documents(session, "八三五四") == []
+        assert [hit["version_id"] for hit in search_documents(session, "九千五百")] == [versions[1]]
+    engine.dispose()
