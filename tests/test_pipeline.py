@@ -432,3 +432,30 @@ def test_last_seen_follows_every_check_without_rewriting_the_version_row(world: 
     checks = _check_times(world)
     assert old["last_seen_at"] == checks[-2]  # its last sighting, kept for good
     assert new["first_seen_at"] == new["last_seen_at"] == checks[-1]
+
+
+def test_a_bug_on_one_page_loses_that_page_only(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages are written in batches (one transaction for many): a page whose processing raises rolls
+    its batch back, and the batch's other pages are redone one by one, each counted once."""
+    from storage import store
+
+    paths = [f"/content/{i}.html" for i in range(1, 7)]
+    world.listing(*paths)
+    for i, path in enumerate(paths):
+        serve_doc(world, path=path, title=f"{TITLE}（第{i}号）", paragraphs=PARAS[i : i + 20])
+    real = store.record_content
+
+    def buggy(session, source_id, document_id, fetch, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if fetch.url.endswith("/content/4.html"):
+            raise RuntimeError("a bug")
+        return real(session, source_id, document_id, fetch, *args, **kwargs)
+
+    monkeypatch.setattr(store, "record_content", buggy)
+    summary = world.cycle()
+    assert summary.baseline == 5 and summary.errors == 1 and summary.succeeded == 5
+    assert "processing failed: RuntimeError: a bug" in summary.failures[0]["error"]
+    assert world.version_count() == 5
+    with world.sessions() as s:
+        attempts = s.execute(select(FetchAttempt.url, FetchAttempt.outcome, FetchAttempt.error_kind)).all()
+    assert sorted(a.outcome for a in attempts if "/content/" in a.url) == ["baseline"] * 5 + ["error"]
+    assert [a.error_kind for a in attempts if a.outcome == "error"] == ["internal"]
