@@ -3,13 +3,14 @@
 from typing import TYPE_CHECKING, Any
 
 from .chrome import CMS_CONTAINERS
+from .content import ExtractedDocument, ExtractionError
 from .docmeta import canonical_doc_number, parse_date, parse_doc_number
 from .normalise import content_hash, fold_whitespace, normalise_paragraphs, normalise_text
 
 if TYPE_CHECKING:
-    from .document import ExtractedDocument, ExtractionError, extract_document, is_not_found_page
+    from .document import extract_document, is_not_found_page
 
-_DOCUMENT = frozenset({"ExtractedDocument", "ExtractionError", "extract_document", "is_not_found_page"})
+_DOCUMENT = frozenset({"extract_document", "is_not_found_page"})
 
 
 def __getattr__(name: str) -> Any:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import cached_property
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
@@ -28,8 +26,9 @@ from .chrome import (
     CMS_CONTAINERS,
     _is_chrome_by_name,
 )
+from .content import ExtractedDocument, ExtractionError
 from .docmeta import parse_date, parse_doc_number
-from .normalise import content_hash, fold_whitespace, normalise_paragraphs, normalise_text
+from .normalise import fold_whitespace, normalise_paragraphs, normalise_text
 
 __all__ = [
     "CMS_CONTAINERS",
@@ -38,35 +37,6 @@ __all__ = [
     "extract_document",
     "is_not_found_page",
 ]
-
-
-class ExtractionError(ValueError):
-    """No body text could be found in a page (the message says why)."""
-
-
-@dataclass(frozen=True)
-class ExtractedDocument:
-    title: str
-    # Display text of the body: chrome removed, reading order, original punctuation kept,
-    # whitespace inside a paragraph folded to single spaces.
-    paragraphs: tuple[str, ...]
-    doc_number: str | None
-    issuer: str | None
-    published_at: str | None  # ISO date
-    method: str  # "selector" | "cms" | "auto"
-
-    @cached_property
-    def normalised_paragraphs(self) -> list[str]:
-        return normalise_paragraphs(self.paragraphs)
-
-    @cached_property
-    def content_hash(self) -> str:
-        """sha256 over the normalised title and paragraphs (see extraction.normalise.content_hash)."""
-        return content_hash(self.title, self.paragraphs)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.paragraphs)
 
 
 # Generic containers must hold at least this much text to be trusted over trafilatura.

@@ -1,0 +1,38 @@
+"""What extraction produces: kept apart from extraction.document (BeautifulSoup), so the version
+stage can receive extracted documents from the observe stage's processes without importing it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from .normalise import content_hash, normalise_paragraphs
+
+
+class ExtractionError(ValueError):
+    """No body text could be found in a page (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ExtractedDocument:
+    title: str
+    # Display text of the body: chrome removed, reading order, original punctuation kept,
+    # whitespace inside a paragraph folded to single spaces.
+    paragraphs: tuple[str, ...]
+    doc_number: str | None
+    issuer: str | None
+    published_at: str | None  # ISO date
+    method: str  # "selector" | "cms" | "auto"
+
+    @cached_property
+    def normalised_paragraphs(self) -> list[str]:
+        return normalise_paragraphs(self.paragraphs)
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 over the normalised title and paragraphs (see extraction.normalise.content_hash)."""
+        return content_hash(self.title, self.paragraphs)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.paragraphs)
