@@ -5,6 +5,7 @@ Each non-change named in CONTRACT.md and each kind of change has its own test.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -459,3 +460,61 @@ def test_a_bug_on_one_page_loses_that_page_only(world: World, monkeypatch: pytes
         attempts = s.execute(select(FetchAttempt.url, FetchAttempt.outcome, FetchAttempt.error_kind)).all()
     assert sorted(a.outcome for a in attempts if "/content/" in a.url) == ["baseline"] * 5 + ["error"]
     assert [a.error_kind for a in attempts if a.outcome == "error"] == ["internal"]
+
+
+def test_a_large_source_without_delay_is_read_by_worker_processes(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Past MIN_TARGETS_FOR_PROCESSES pages, a source with min_delay_s 0 is observed by a process per
+    core (settings.processes): the same outcome as in one process, the parsing done elsewhere."""
+    import os
+    from dataclasses import replace
+
+    from extraction import equivalence
+    from policywatch.observe import MIN_TARGETS_FOR_PROCESSES
+
+    count = MIN_TARGETS_FOR_PROCESSES + 6
+    paths = [f"/content/{i}.html" for i in range(count)]
+    world.listing(*paths)
+    for i, path in enumerate(paths):
+        serve_doc(
+            world, path=path, title=f"{TITLE}（第{i}号）", paragraphs=PARAS[i % 20 : i % 20 + 8], counter=1
+        )
+    world.config = replace(world.config, settings=replace(world.config.settings, processes=2))
+    pids = tmp_path / "pids"
+    real = equivalence.page_fingerprint
+
+    def recording(html: str):  # type: ignore[no-untyped-def]
+        with pids.open("a") as out:  # a file: the workers are other processes
+            out.write(f"{os.getpid()}\n")
+        return real(html)
+
+    monkeypatch.setattr("policywatch.observe.page_fingerprint", recording)  # inherited by fork
+    assert world.cycle().baseline == count
+    for i in (3, 40, count - 1):  # three change in substance, every page's counter moves
+        serve_doc(world, path=paths[i], title=f"{TITLE}（第{i}号）", paragraphs=PARAS[30:38], counter=2)
+    for i in set(range(count)) - {3, 40, count - 1}:
+        serve_doc(
+            world,
+            path=paths[i],
+            title=f"{TITLE}（第{i}号）",
+            paragraphs=PARAS[i % 20 : i % 20 + 8],
+            counter=2,
+        )
+    summary = world.cycle()
+    assert (summary.changed, summary.unchanged, summary.errors) == (3, count - 3, 0)
+    assert len(world.events("changed")) == 3 and world.version_count() == count + 3
+    workers = set(pids.read_text().split()) - {str(os.getpid())}
+    assert len(workers) >= 2, workers
+
+
+def test_fetchers_in_n_processes_keep_one_process_pace(site: LocalSite) -> None:
+    """delay_scale: each of N processes waits N times min_delay_s between requests to a host."""
+    from crawlers import Fetcher
+
+    site.put("/a.html", gov_cn_page(TITLE, PARAS[:5]))
+    with Fetcher(delay_scale=3) as fetcher:
+        for _ in range(3):
+            fetcher.fetch_page(site.url("/a.html"), min_delay_s=0.1, allow_private=True)
+    times = [r.at for r in site.requests if r.path == "/a.html"]
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.29
