@@ -29,6 +29,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
 
 from .challenge import detect_challenge
 from .discover import canonical_url
@@ -134,6 +135,27 @@ class _Session(requests.Session):
 
     def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         return iter(())
+
+
+def _get(
+    session: requests.Session, url: str, headers: dict[str, str], timeout: tuple[float, float]
+) -> requests.Response:
+    """GET `url` on `session`, streamed, redirects not followed.
+
+    Without proxies from the environment, the request is prepared and handed to the session's
+    adapter directly: Session.request's merging of settings (typing-Protocol isinstance checks,
+    eight a request in requests 2.34 on Python 3.11) cost ~0.2 ms of a ~0.9 ms request. Cookies are
+    sent and kept as the session would.
+    """
+    if session.trust_env:  # proxies, no_proxy, .netrc from the environment: requests' full path
+        return session.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False)
+    prepared = requests.PreparedRequest()
+    prepared.prepare(method="GET", url=url, headers={**session.headers, **headers}, cookies=session.cookies)
+    response = session.get_adapter(url).send(
+        prepared, stream=True, timeout=timeout, verify=session.verify, cert=session.cert, proxies={}
+    )
+    extract_cookies_to_jar(session.cookies, prepared, response.raw)
+    return response
 
 
 def _bad_address(host: str) -> str | None:
@@ -414,13 +436,7 @@ class Fetcher:
             retry_after: float | None = None
             try:
                 try:
-                    resp = session.get(
-                        url,
-                        headers=headers,
-                        timeout=(self.connect_timeout, self.read_timeout),
-                        stream=True,
-                        allow_redirects=False,
-                    )
+                    resp = _get(session, url, headers, (self.connect_timeout, self.read_timeout))
                 except requests.ConnectTimeout as exc:
                     raise _Failure("timeout", "connect timeout", retryable=True) from exc
                 except requests.Timeout as exc:

@@ -179,6 +179,16 @@ def test_304_and_redirect_keep_the_connection(site, fetcher):
     assert len(peers) == 1, peers
 
 
+def test_cookies_a_site_sets_are_sent_back(site, fetcher):
+    """As a browser (and a requests.Session) does: some CMSs hand out a session cookie on the listing."""
+    site.put("/list.html", html_page(policy_text(300)), headers={"Set-Cookie": "JSESSIONID=abc123; Path=/"})
+    site.put("/doc.html", html_page(policy_text(300)))
+    assert get(fetcher, site.url("/list.html")).ok
+    assert "cookie" not in site.requests[-1].headers
+    assert get(fetcher, site.url("/doc.html")).ok
+    assert site.requests[-1].headers.get("cookie") == "JSESSIONID=abc123"
+
+
 def test_conditional_get_304(site, fetcher):
     site.put(
         "/c.html", html_page(policy_text(500)), etag='"abc"', last_modified="Wed, 25 May 2022 08:00:00 GMT"
