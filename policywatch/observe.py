@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
@@ -33,6 +34,8 @@ from storage.raw import PackedPage, pack_page
 if TYPE_CHECKING:
     from extraction import ExtractedDocument
     from policywatch.config import Settings, SourceConfig
+
+log = logging.getLogger(__name__)
 
 # How many fetched pages may wait for the version stage per worker: bounds memory on large sources.
 IN_FLIGHT_PER_WORKER = 4
@@ -65,6 +68,7 @@ class Observation:
     same_page: bool = False  # same fingerprint as the current version's page: nothing to read
     not_found: bool = False  # 404/410, or a "not found" page served with status 200
     extraction_error: str | None = None
+    internal_error: str | None = None  # reading the page raised (a bug): recorded, the cycle goes on
     packed: PackedPage | None = None  # the page as the store keeps it (packed here: CPU work)
     cpu_s: dict[str, float] = field(default_factory=dict)  # stage -> CPU seconds of the observing thread
 
@@ -89,7 +93,20 @@ def observe_page(fetcher: Fetcher, source: SourceConfig, target: Target, allow_p
         return seen
     if not result.ok:
         return seen
-    html = result.text or ""
+    try:
+        _read(seen, source, result.text or "")
+    except Exception as exc:  # a bug on one page must not stop the other pages
+        log.exception("reading %s failed", target.url)
+        seen.internal_error = f"processing failed: {type(exc).__name__}: {exc}"
+        seen.content = seen.packed = None
+        seen.same_page = seen.not_found = False
+    seen.cpu_s["extract"] = time.thread_time() - fetched
+    return seen
+
+
+def _read(seen: Observation, source: SourceConfig, html: str) -> None:
+    """Fingerprint the fetched page and, unless it is the current version's page, extract it."""
+    result, target = seen.fetch, seen.target
     # With a configured selector extraction reads one element: chrome rules do not describe it.
     if not source.content_selector:
         seen.fingerprint = page_fingerprint(html)
@@ -102,26 +119,23 @@ def observe_page(fetcher: Fetcher, source: SourceConfig, target: Target, allow_p
             # either (checked first for a page that is read in full).
             seen.same_page = True
             seen.fetch = replace(result, text=None)  # the version stage needs none of it
-            seen.cpu_s["extract"] = time.thread_time() - fetched
-            return seen
+            return
     # BeautifulSoup is imported by the first page that is read in full, not by every cycle.
     from extraction.document import ExtractionError, extract_document, is_not_found_page
 
     if is_not_found_page(html):
         seen.not_found = True
         seen.fingerprint = None
-        return seen
+        return
     try:
         seen.content = extract_document(html, result.final_url, source.content_selector)
     except ExtractionError as exc:
         seen.extraction_error = str(exc)
-    else:
-        # CPU work the version stage would otherwise do on its single thread: computed here, the
-        # cached values travel with the observation.
-        _ = seen.content.normalised_paragraphs, seen.content.content_hash
-        seen.packed = pack_page(html)
-    seen.cpu_s["extract"] = time.thread_time() - fetched
-    return seen
+        return
+    # CPU work the version stage would otherwise do on its single thread: computed here, the
+    # cached values travel with the observation.
+    _ = seen.content.normalised_paragraphs, seen.content.content_hash
+    seen.packed = pack_page(html)
 
 
 def use_processes(settings: Settings, source: SourceConfig, targets: int) -> int:

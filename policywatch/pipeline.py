@@ -552,6 +552,9 @@ class DocumentProcessor:
             return
         if result.ok:
             summary.fetched += 1
+        if seen.internal_error is not None:
+            self._fail(session, target, result, seen.internal_error, "internal")
+            return
         if seen.not_found:
             self._gone(session, target, result)
             return

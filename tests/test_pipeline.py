@@ -518,3 +518,31 @@ def test_fetchers_in_n_processes_keep_one_process_pace(site: LocalSite) -> None:
             fetcher.fetch_page(site.url("/a.html"), min_delay_s=0.1, allow_private=True)
     times = [r.at for r in site.requests if r.path == "/a.html"]
     assert min(b - a for a, b in itertools.pairwise(times)) >= 0.29
+
+
+def test_a_bug_while_reading_one_page_loses_that_page_only(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The observe stage (fetch, fingerprint, extract) runs apart from the version stage: a page that
+    makes extraction raise is an internal error of that page, and the cycle goes on."""
+    paths = [f"/content/{i}.html" for i in range(1, 5)]
+    world.listing(*paths)
+    for i, path in enumerate(paths):  # four different texts (overlapping ones would be reposts)
+        serve_doc(world, path=path, title=f"{TITLE}（第{i}号）", paragraphs=PARAS[i * 10 : i * 10 + 10])
+    real = extraction.document.extract_document
+
+    def buggy(html: str, url: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if url.endswith("/content/2.html"):
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(html, url, *args, **kwargs)
+
+    monkeypatch.setattr(extraction.document, "extract_document", buggy)
+    summary = world.cycle()
+    assert summary.baseline == 3 and summary.errors == 1 and world.version_count() == 3
+    assert summary.failures[0]["url"].endswith("/content/2.html")
+    assert (
+        summary.failures[0]["error"] == "processing failed: RecursionError: maximum recursion depth exceeded"
+    )
+    monkeypatch.setattr(extraction.document, "extract_document", real)
+    again = world.cycle()  # once the page can be read, it is recorded (the baseline is over: new)
+    assert (again.new, again.unchanged, again.errors) == (1, 3, 0)
