@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # How many fetched pages may wait for the version stage per worker: bounds memory on large sources.
 IN_FLIGHT_PER_WORKER = 4
-# Targets per task sent to a worker process: amortises the inter-process round trip (~0.3 ms).
+# Targets per task sent to a worker process: amortises each task's inter-process round trip.
 CHUNK = 16
 # Below this many targets, starting worker processes costs more than it saves.
 MIN_TARGETS_FOR_PROCESSES = 64
@@ -138,6 +138,22 @@ def _read(seen: Observation, source: SourceConfig, html: str) -> None:
     seen.packed = pack_page(html)
 
 
+def make_fetcher(settings: Settings, delay_scale: float = 1.0) -> Fetcher:
+    """The Fetcher `settings` describe (`delay_scale`: see Fetcher; one per worker process)."""
+    kwargs: dict[str, object] = {
+        "delay_scale": delay_scale,
+        "connect_timeout": settings.connect_timeout_s,
+        "read_timeout": settings.read_timeout_s,
+        "max_attempts": settings.max_attempts,
+        "backoff_base_s": settings.backoff_base_s,
+        "max_bytes": settings.max_body_bytes,
+        "respect_robots": settings.respect_robots,
+    }
+    if settings.user_agent:
+        kwargs["user_agent"] = settings.user_agent
+    return Fetcher(**kwargs)  # type: ignore[arg-type]
+
+
 def use_processes(settings: Settings, source: SourceConfig, targets: int) -> int:
     """How many worker processes to read `targets` pages of `source` with (1: none, this process)."""
     wanted = settings.processes if settings.processes is not None else (os.cpu_count() or 1)
@@ -207,8 +223,6 @@ def _start_worker(settings: Settings, processes: int, threads: int) -> None:
     # Die with the parent: a killed cycle must not leave its workers waiting on a dead queue.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    from policywatch.pipeline import make_fetcher
-
     _Worker.fetcher = make_fetcher(settings, delay_scale=processes)
     _Worker.threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="observe")
 

@@ -34,7 +34,7 @@ from policywatch.classify import diff_versions, make_event
 from policywatch.config import Config, ListingConfig, Settings, SourceConfig
 from policywatch.identity import moved_candidates, moved_document
 from policywatch.locking import SourceBusy, source_lock
-from policywatch.observe import Observation, Target, observe_all, use_processes
+from policywatch.observe import Observation, Target, make_fetcher, observe_all, use_processes
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage import store
 from storage.db import ensure_schema, session_factory, unit_of_work
@@ -99,21 +99,6 @@ class CycleSummary:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CycleSummary:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-def make_fetcher(settings: Settings, delay_scale: float = 1.0) -> Fetcher:
-    kwargs: dict[str, object] = {
-        "delay_scale": delay_scale,
-        "connect_timeout": settings.connect_timeout_s,
-        "read_timeout": settings.read_timeout_s,
-        "max_attempts": settings.max_attempts,
-        "backoff_base_s": settings.backoff_base_s,
-        "max_bytes": settings.max_body_bytes,
-        "respect_robots": settings.respect_robots,
-    }
-    if settings.user_agent:
-        kwargs["user_agent"] = settings.user_agent
-    return Fetcher(**kwargs)  # type: ignore[arg-type]
 
 
 def allows_private(source: SourceConfig) -> bool:
