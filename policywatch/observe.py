@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 IN_FLIGHT_PER_WORKER = 4
 # Targets per task sent to a worker process: amortises each task's inter-process round trip.
 CHUNK = 16
+# Waiting this long for an observation, the version stage commits its open batch first.
+IDLE_AFTER_S = 0.2
 # Below this many targets, starting worker processes costs more than it saves.
 MIN_TARGETS_FOR_PROCESSES = 64
 
@@ -170,8 +172,10 @@ def observe_all(
     *,
     settings: Settings | None = None,
     processes: int = 1,
-) -> Iterator[Observation]:
-    """Observations of `targets`, in completion order, with a bounded number in flight."""
+) -> Iterator[Observation | None]:
+    """Observations of `targets`, in completion order, with a bounded number in flight; None
+    whenever none has come for IDLE_AFTER_S (the version stage then commits what it holds, so a
+    slow page never keeps the database's write lock)."""
     if processes > 1 and settings is not None:
         yield from _observe_in_processes(source, targets, allow_private, settings, processes)
         return
@@ -188,8 +192,9 @@ def _bounded(
     batches: Iterable[list[Target]],
     submit: Callable[[list[Target]], Future[list[Observation]]],
     window: int,
-) -> Iterator[Observation]:
-    """Submit batches, at most `window` at once, yielding their observations as they complete."""
+) -> Iterator[Observation | None]:
+    """Submit batches, at most `window` at once, yielding their observations as they complete, and
+    None when none has come for IDLE_AFTER_S (a slow page, a politeness delay)."""
     batches = iter(batches)
     in_flight: set[Future[list[Observation]]] = set()
     try:
@@ -201,7 +206,10 @@ def _bounded(
                 in_flight.add(submit(batch))
             if not in_flight:
                 return
-            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            done, in_flight = wait(in_flight, timeout=IDLE_AFTER_S, return_when=FIRST_COMPLETED)
+            if not done:
+                yield None  # nothing for a while: the caller ends what it holds before waiting on
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:
                 yield from future.result()
     finally:
@@ -241,7 +249,7 @@ def _chunks(targets: Iterable[Target], size: int) -> Iterator[list[Target]]:
 
 def _observe_in_processes(
     source: SourceConfig, targets: Iterable[Target], allow_private: bool, settings: Settings, processes: int
-) -> Iterator[Observation]:
+) -> Iterator[Observation | None]:
     threads = max(1, source.concurrency // processes)
     # fork: the workers start in milliseconds with every module already imported. They use nothing
     # of the parent's but the configuration (no database connection, no socket).

@@ -270,6 +270,9 @@ def process_targets(
         for observation in observe_all(
             fetcher, source, targets, allows_private(source), settings=settings, processes=processes
         ):
+            if observation is None:  # the observe stage keeps us waiting: hold no lock meanwhile
+                processor.commit_documents()
+                continue
             for stage, seconds in observation.cpu_s.items():
                 summary.time(stage, seconds)
             summary.time("fetch_wall", observation.fetch.elapsed_s)
@@ -389,7 +392,8 @@ class DocumentProcessor:
     """Everything after the observe stage: version, diff, classify, queue alerts.
 
     Documents are written in batches, one transaction each (up to DOCUMENTS_PER_TRANSACTION pages
-    read in full, SEEN_BATCH pages seen again, MAX_TRANSACTION_S seconds). A batch is whole or
+    read in full, SEEN_BATCH pages seen again, MAX_TRANSACTION_S seconds; committed early whenever
+    the observe stage keeps the version stage waiting, see observe.IDLE_AFTER_S). A batch is whole or
     absent: a crash or a lost database loses the observations of the open batch, which the next
     cycle makes again, never half a document, an event without its alerts, or an alert twice.
     """
@@ -513,6 +517,12 @@ class DocumentProcessor:
         for _, delta in self._batch:
             self.summary.add(delta)
         self._seen, self._batch = [], []
+
+    def commit_documents(self) -> None:
+        """Commit the open batch if it has written anything (a transaction that wrote holds
+        SQLite's write lock: other cycles and Airflow tasks wait on it)."""
+        if self._session is not None:
+            self.flush()
 
     def close(self) -> None:
         """End the open batch without committing it (after a database error: nothing half-written)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -546,3 +547,44 @@ def test_a_bug_while_reading_one_page_loses_that_page_only(
     monkeypatch.setattr(extraction.document, "extract_document", real)
     again = world.cycle()  # once the page can be read, it is recorded (the baseline is over: new)
     assert (again.new, again.unchanged, again.errors) == (1, 3, 0)
+
+
+def test_a_slow_page_does_not_keep_the_others_uncommitted(world: World) -> None:
+    """The version stage commits what it holds when the observe stage keeps it waiting: pages already
+    read are visible (and, on SQLite, the write lock is free) while a slow page is still loading."""
+    import sqlite3
+    import threading
+
+    from tests.support.site import Page, RequestInfo
+
+    world.listing("/content/1.html", "/content/2.html")
+    serve_doc(world, path="/content/1.html", title=f"{TITLE}（一）", paragraphs=PARAS[:10])
+    serve_doc(world, path="/content/2.html", title=f"{TITLE}（二）", paragraphs=PARAS[10:20])
+    slow = world.site.pages["/content/2.html"]
+    assert isinstance(slow, Page)
+    asked, release = threading.Event(), threading.Event()
+
+    def held(_: RequestInfo) -> Page:
+        asked.set()
+        release.wait(30)
+        return slow
+
+    world.site.pages["/content/2.html"] = held
+    results: list[CycleSummary] = []
+    cycle = threading.Thread(target=lambda: results.append(world.cycle()))
+    cycle.start()
+    try:
+        assert asked.wait(30)
+        deadline = time.monotonic() + 10
+        while world.version_count() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert world.version_count() == 1  # page 1 is committed while page 2 is loading
+        if world.engine.dialect.name == "sqlite":
+            other = sqlite3.connect(world.engine.url.database, timeout=2)
+            other.execute("BEGIN IMMEDIATE")  # the write lock is free
+            other.execute("ROLLBACK")
+            other.close()
+    finally:
+        release.set()
+        cycle.join(60)
+    assert results and results[0].baseline == 2 and world.version_count() == 2
