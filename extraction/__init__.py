@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from .chrome import CMS_CONTAINERS
-from .content import ExtractedDocument, ExtractionError
+from .content import EXTRACTOR_REVISION, ExtractedDocument, ExtractionError
 from .docmeta import canonical_doc_number, parse_date, parse_doc_number
 from .normalise import content_hash, fold_whitespace, normalise_paragraphs, normalise_text
 
@@ -24,6 +24,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CMS_CONTAINERS",
+    "EXTRACTOR_REVISION",
     "ExtractedDocument",
     "ExtractionError",
     "canonical_doc_number",
