@@ -8,7 +8,6 @@ from functools import cached_property
 
 from .normalise import content_hash, normalise_paragraphs
 
-
 # Which extractor produced a text: stored with every version (so history says which extractor read
 # it), part of every page fingerprint (extraction.equivalence), and what `policywatch reextract`
 # brings old versions up to. Bump it whenever a change to extraction can change what it returns.

@@ -28,6 +28,7 @@ from .chrome import (
 )
 from .content import ExtractedDocument, ExtractionError
 from .docmeta import parse_date, parse_doc_number
+from .markup import repair_markup
 from .normalise import fold_whitespace, normalise_paragraphs, normalise_text
 
 __all__ = [
@@ -627,7 +628,7 @@ def extract_document(html: str, url: str, content_selector: str | None = None) -
     `url` is used for error messages and given to trafilatura. Raises ExtractionError when no
     body text is found (or `content_selector` matches nothing).
     """
-    soup = BeautifulSoup(html, "lxml")
+    soup = BeautifulSoup(repair_markup(html), "lxml")
     metas = _read_metas(soup)
     _decompose_outermost(soup.find_all(_JUNK_TAGS))
 

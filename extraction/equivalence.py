@@ -13,10 +13,17 @@ look at blanked out:
 Everything else (tags, attributes, text, the <head> with its title and metas) is hashed as it is.
 Two pages with one fingerprint extract to the same title and paragraphs, so the pipeline keeps the
 fingerprint of the page its current version was read from and skips extraction for a refetched page
-with the same one: no stored page to load, one parse. Anything unusual (a parse failure, very deep
-nesting) gives None: the caller then extracts as usual, so this can only save work, never change a
-result. `FINGERPRINT_VERSION` is part of the hash: bump it whenever extraction changes what it
-reads, and every stored fingerprint stops matching (each page is extracted once more).
+with the same one: no stored page to load, one parse.
+
+That only holds if the fingerprint reads the same document as extraction. Both read the page after
+`extraction.markup.repair_markup` (malformed roots, which libxml2's tree builder and BeautifulSoup
+resolve differently), and a tree that holds less text than the markup (`content_mass`: libxml2
+dropped something it could not place) gives no fingerprint. Anything unusual (a parse failure, very
+deep nesting, lost content) gives None: the caller then extracts as usual, so this can only save
+work, never change a result. `FINGERPRINT_VERSION` (from EXTRACTOR_REVISION) is part of the hash:
+every extractor change makes every stored fingerprint stale (each page is extracted once more).
+tests/test_fastpath_realpages.py checks the promise on real saved pages with malformed-HTML
+corruptions.
 """
 
 from __future__ import annotations
@@ -33,11 +40,14 @@ from .chrome import (
     CMS_CONTAINERS,
     _is_chrome_by_name,
 )
+from .content import EXTRACTOR_REVISION
+from .markup import content_mass, repair_markup
 
 __all__ = ["FINGERPRINT_VERSION", "chrome_equivalent", "page_fingerprint"]
 
-# Part of every fingerprint: bump it when extraction changes what it reads (see the module doc).
-FINGERPRINT_VERSION = b"pw-extract-1"
+# Part of every fingerprint: any change of the extractor (EXTRACTOR_REVISION) or of the fingerprint
+# itself (the suffix) makes every stored fingerprint stale, so each page is read in full once more.
+FINGERPRINT_VERSION = f"pw-fp2-x{EXTRACTOR_REVISION}".encode()
 
 _JUNK = frozenset(_JUNK_TAGS)
 _CHROME_BY_TAG = frozenset({"nav", "footer", "aside"})
@@ -120,11 +130,17 @@ _CHROME_CANDIDATES = etree.XPath("//*[@id or @class] | //nav | //footer | //asid
 
 
 def page_fingerprint(html: str) -> str | None:
-    """Hash of the page as extraction sees it (see the module doc); None when it cannot be parsed."""
+    """Hash of the page as extraction sees it (see the module doc); None when it cannot be parsed
+    or the parsed tree is not the whole page."""
+    html = repair_markup(html)
     root = _parse(html)
     if root is None:
         return None
     try:
+        # A tree that holds less text than the markup lost some of it (libxml2 drops what it cannot
+        # place): what it lost could be the very text that changed, so no fingerprint.
+        if content_mass(etree.tostring(root, encoding="unicode")) < content_mass(html):
+            return None
         # Chrome first, outermost first (document order): an element's text is measured before
         # anything inside it is blanked.
         for el in _CHROME_CANDIDATES(root):
