@@ -19,6 +19,9 @@ _STRONG = (
     ("__jsl_clearance", "Jiasule/加速乐 __jsl_clearance cookie challenge"),
     ("_cf_chl_opt", "Cloudflare challenge"),
     ("cf-chl-bypass", "Cloudflare challenge"),
+    # WZWS (网站卫士), seen in place of a www.pbc.gov.cn article: a packed script sets the cookie.
+    ("wzwschallenge", "WZWS/网站卫士 JavaScript cookie challenge"),
+    ("wzwstemplate", "WZWS/网站卫士 JavaScript cookie challenge"),
 )
 # Markers a real page might carry (an injected script, a sentence about firewalls): they count only
 # on a small page or an error status.

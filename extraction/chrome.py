@@ -12,6 +12,7 @@ import re
 CMS_CONTAINERS: tuple[str, ...] = (
     "#UCAP-CONTENT",
     ".TRS_Editor",
+    ".TRS_UEDITOR",
     ".pages_content",
     "#zoom",
     ".article-content",

@@ -3,7 +3,7 @@ stage can receive extracted documents from the observe stage's processes without
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from .normalise import content_hash, normalise_paragraphs
@@ -28,6 +28,9 @@ class ExtractedDocument:
     issuer: str | None
     published_at: str | None  # ISO date
     method: str  # "selector" | "cms" | "auto"
+    # Why the title and the body are what they are ("title: h1, agrees with <title>", "body: cms
+    # div#UCAP-CONTENT"): for debugging extraction on a real page, never compared or hashed.
+    reasons: tuple[str, ...] = field(default=(), compare=False)
 
     @cached_property
     def normalised_paragraphs(self) -> list[str]:

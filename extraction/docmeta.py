@@ -22,8 +22,21 @@ _DOC_NUMBER = re.compile(
     """,
     re.VERBOSE,
 )
+# Orders and announcements are numbered without a bracketed year: 中华人民共和国信息产业部令第38号
+# (also printed 令（第38号）), 国家税务总局公告2024年第3号, 海关总署公告〔2023〕第12号 is the bracket form.
+_SERIAL_NUMBER = re.compile(
+    r"""
+    (?P<prefix>[\u4e00-\u9fff]{2,30}?(?:令|公告|通告))
+    \s*[（(]?\s*(?:(?P<year>(?:19|20)\d{2})\s*年\s*)?
+    第\s*(?P<serial>\d{1,5})\s*号\s*[）)]?
+    """,
+    re.VERBOSE,
+)
 # Words that precede a number in running text but are not part of it: "根据国发〔2021〕29号".
 _LEAD_IN = re.compile(r".*(?:印发|转发|根据|按照|依据|参照|关于|文号|字号|编号|详见|见|和|及|与|的|是|为)")
+
+# Issuers of orders are full names ("中华人民共和国…部"): only verbs are cut, never 和 or 与.
+_SERIAL_LEAD_IN = re.compile(r".*(?:印发|转发|根据|按照|依据|参照|关于|详见|公布|发布|施行|的)")
 
 _BRACKETS = str.maketrans({**dict.fromkeys(_OPEN, "〔"), **dict.fromkeys(_CLOSE, "〕")})
 
@@ -31,14 +44,15 @@ _BRACKETS = str.maketrans({**dict.fromkeys(_OPEN, "〔"), **dict.fromkeys(_CLOSE
 def parse_doc_number(text: str) -> str | None:
     """The first 发文字号 in `text` (国发〔2021〕29号, 赣府发[2022]10号, 国办函〔2024〕第3号...), as printed.
 
-    Only numbers with a bracketed four-digit year are recognised. Lead-in words glued to the
-    issuer abbreviation ("根据国发〔2021〕29号", "文号：...") are cut off.
+    Numbers with a bracketed four-digit year; failing those, the serial numbers of orders and
+    announcements (…部令第38号, …公告2024年第3号), as one string without spaces or brackets. Lead-in
+    words glued to the issuer abbreviation ("根据国发〔2021〕29号", "文号：...") are cut off.
     """
     if not text:
         return None
     m = _DOC_NUMBER.search(text)
     if m is None:
-        return None
+        return _serial_number(text)
     prefix = _LEAD_IN.sub("", m.group("prefix"))
     if not prefix:
         # The whole prefix was a lead-in word ("根据〔2021〕..." is not a document number).
@@ -46,6 +60,17 @@ def parse_doc_number(text: str) -> str | None:
         return rest
     start = m.end("prefix") - len(prefix)
     return text[start : m.end()].strip()
+
+
+def _serial_number(text: str) -> str | None:
+    m = _SERIAL_NUMBER.search(text)
+    if m is None:
+        return None
+    prefix = _SERIAL_LEAD_IN.sub("", m.group("prefix"))
+    if len(prefix) < 2 or prefix in ("公告", "通告"):
+        return None
+    year = f"{m.group('year')}年" if m.group("year") else ""
+    return f"{prefix}{year}第{m.group('serial')}号"
 
 
 def canonical_doc_number(number: str) -> str:

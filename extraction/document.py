@@ -124,8 +124,9 @@ _CHROME_SCRUB = re.compile(
 # Words that are chrome when a line consists of nothing else.
 _CHROME_WORDS = re.compile(
     r"""
-    打印本页|打印此页|打印文章|打印|关闭本页|关闭窗口|关闭|收藏本页|加入收藏|收藏|保存本页|保存|
-    返回顶部|回到顶部|返回[^\s|｜/]{0,12}|纠错|我要纠错|上一篇|下一篇|
+    打印本页|打印此页|打印文章|打印文档|打印页面|打印正文|打印|关闭本页|关闭窗口|关闭|收藏本页|加入收藏|收藏|
+    保存本页|保存|返回顶部|回到顶部|返回[^\s|｜/]{0,12}|纠错|我要纠错|上一篇|下一篇|举报|关注|点赞|在看|
+    上一页|下一页|首页|尾页|末页|
     (?:浏览次数|访问次数|阅读次数|点击次数|浏览量|访问量|阅读量|点击量|点击数|浏览|阅读|点击)\s*[:：]?\s*\d*\s*次?|
     (?:字体|字号)\s*[:：]?|(?<![\u4e00-\u9fff])[大中小](?![\u4e00-\u9fff])|
     分享到|分享|微信|朋友圈|新浪微博|腾讯微博|微博|QQ空间|QQ好友|人人网|豆瓣|
@@ -150,6 +151,29 @@ _DATE_ONLY = re.compile(
 )
 
 
+# Site footers and platform notices: never policy text, wherever a template puts them.
+_FOOTER_LINE = re.compile(
+    r"版权所有|ICP\s*备|ICP证|公网安备|网站标识码|网站地图|联系我们|建议使用.{0,20}浏览器|分辨率.{0,10}浏览|"
+    r"^\s*[【\[]?\s*免责声明\s*[】\]:：]|"
+    r"^\s*(?:责任编辑|编辑|校对|审核)\s*[:：].{0,20}$",
+    re.I,
+)
+# Headings of lists of other articles: the heading and the headlines under it are not the article.
+_RELATED_HEADING = re.compile(
+    r"^\s*[【\[]?\s*(?:相关(?:阅读|链接|文章|新闻|文件|稿件|导读|政策|解读|推荐|报道|资讯)|排行榜|热点(?:政策|新闻|推荐)?|"
+    r"热门(?:文章|新闻|推荐)?|推荐阅读|延伸阅读|猜你喜欢|最新(?:文章|新闻|政策|发布)|点击排行|阅读排行|"
+    r"频道推荐|精彩推荐|专题推荐|往期回顾)\s*[】\]]?\s*[:：]?\s*$"
+)
+_HEADLINE_MAX = 60
+_PAGER_LINE = re.compile(
+    r"^(?=.*(?:页|Next|Prev))(?:\s*(?:[<«‹]+|[>»›]+|首页|上一页|下一页|尾页|末页|共\s*\d+\s*页|第\s*\d+\s*页|"
+    r"\d{1,4}|…|\.\.\.|Next|Prev)\s*)+$",
+    re.I,
+)
+# The caption row above a metadata table ("目录项的基本信息").
+_META_CAPTION = re.compile(r"^\s*(?:目录项的)?(?:基本信息|信息索引|文件信息)\s*$")
+
+
 def _is_info_line(text: str) -> bool:
     """ "发布时间：2022-05-26 10:00 来源：xx办公室" – a line of labelled page metadata only."""
     if len(text) > 120:
@@ -171,7 +195,16 @@ def _is_info_line(text: str) -> bool:
 def _clean_paragraph(text: str) -> str:
     """Display text of a body paragraph with chrome removed; "" when the line is chrome only."""
     if len(text) < 150 and (
-        _BREADCRUMB_LINE.match(text) or _CRUMB_TRAIL.match(text) or _NEIGHBOUR_LINE.match(text)
+        _BREADCRUMB_LINE.match(text)
+        or _CRUMB_TRAIL.match(text)
+        or _NEIGHBOUR_LINE.match(text)
+        or _FOOTER_LINE.search(text)
+        or _PAGER_LINE.match(text)
+        or _META_CAPTION.match(text)
+    ):
+        return ""
+    if len(text) < 400 and text.lstrip().startswith(
+        ("【免责声明】", "免责声明：", "免责声明:", "[免责声明]")
     ):
         return ""
     scrubbed = _CHROME_SCRUB.sub(" ", text)
@@ -186,8 +219,27 @@ def _clean_paragraph(text: str) -> str:
     return text
 
 
-def _clean_paragraphs(paragraphs: Iterable[str], title: str) -> list[str]:
+def _without_related_lists(paragraphs: list[str]) -> list[str]:
+    """Drop a "相关阅读 / 排行榜 / 热点政策" heading and the short headlines that follow it."""
+    out: list[str] = []
+    skipping = False
+    for text in paragraphs:
+        if _RELATED_HEADING.match(text):
+            skipping = True
+            continue
+        if skipping and len(text) <= _HEADLINE_MAX and not text.rstrip().endswith(("。", "；", ";")):
+            continue
+        skipping = False
+        out.append(text)
+    return out
+
+
+def _clean_paragraphs(paragraphs: Iterable[str], title: str, *, chosen: bool = False) -> list[str]:
+    """Chrome lines dropped; related-article lists too, unless a configured selector `chosen` the
+    element (then its lists are what the user asked for)."""
     out = [c for c in map(_clean_paragraph, paragraphs) if c]
+    if not chosen:
+        out = _without_related_lists(out)
     # A body that repeats the title as its first line (an <h1> inside .article, trafilatura output).
     if out and title and normalise_text(out[0]) == normalise_text(title):
         out.pop(0)
@@ -309,9 +361,30 @@ _META_TABLE_LABELS = frozenset(
         "文号",
         "体裁分类",
         "组配分类",
+        "公开事项名称",
+        "主办单位",
+        "制发日期",
+        "发文日期",
+        "信息名称",
+        "公开方式",
+        "公开范围",
     }
 )
-_META_TABLE_CORE = ("索引号", "主题分类", "发文机关", "成文日期", "标题", "发文字号", "发布日期")
+_META_TABLE_CORE = (
+    "索引号",
+    "主题分类",
+    "发文机关",
+    "成文日期",
+    "标题",
+    "发文字号",
+    "发布日期",
+    "公开事项名称",
+    "主办单位",
+    "制发日期",
+    "发文日期",
+    "生成日期",
+    "信息名称",
+)
 _COMPACT = re.compile(r"[\s:：]+")
 
 
@@ -319,17 +392,19 @@ def _compact(text: str) -> str:
     return _COMPACT.sub("", text)
 
 
-def _find_meta_table(soup: BeautifulSoup) -> Tag | None:
-    """The innermost table carrying the gov.cn 索引号/发文机关/发文字号... labels."""
+def _find_meta_tables(soup: BeautifulSoup) -> list[Tag]:
+    """The innermost tables carrying gov.cn-style 索引号/发文机关/发文字号... labels (a page may
+    print the table twice, for desktop and mobile)."""
     found: list[Tag] = []
     for table in soup.find_all("table"):
         text = _compact(table.get_text())
         if sum(label in text for label in _META_TABLE_CORE) >= 3:
             found.append(table)
-    for table in found:
-        if not any(other is not table and any(p is table for p in other.parents) for other in found):
-            return table
-    return None
+    return [
+        table
+        for table in found
+        if not any(other is not table and any(p is table for p in other.parents) for other in found)
+    ]
 
 
 def _parse_meta_table(table: Tag) -> dict[str, str]:
@@ -402,28 +477,115 @@ def _is_site_header(tag: Tag) -> bool:
     return bool(tag.attrs) and any(t in ("logo", "banner") for t in _tokens(tag))
 
 
-def _find_title(soup: BeautifulSoup, metas: dict[str, str], table: dict[str, str]) -> str:
-    for candidate in (metas.get("articletitle"), table.get("标题")):
-        if candidate:
-            return candidate
-    for h1 in soup.find_all("h1"):
-        text = fold_whitespace(h1.get_text())
-        if text and not _is_site_header(h1):
-            return text
-    for tag in soup.select(".article-title, .title, #title"):
+_TITLE_TOKENS = re.compile(r"title|biaoti|bt$|tit$", re.I)
+_BREADCRUMB_SPLIT = re.compile(r"\s*[>›»]\s*")
+_TITLE_MIN, _TITLE_MAX = 4, 200
+# Base rank of each kind of title candidate; a heading that agrees with <title> gains _AGREES, one
+# that comes before the body gains _BEFORE_BODY.
+_RANK = {"meta ArticleTitle": 100, "metadata table": 95, "h1": 60, "title element": 55, "h2": 45}
+_RANK.update({"h3": 35, "og:title": 40, "<title>": 30})
+_AGREES, _BEFORE_BODY = 25, 10
+
+
+def _clean_title(text: str, *, site_suffix: bool) -> str:
+    """Breadcrumb trail, 【】 wrapping and (`site_suffix`) the site's name removed:
+    "首页 > 政策 > 标题-中国政府网" → "标题"."""
+    text = fold_whitespace(text)
+    parts = [p for p in _BREADCRUMB_SPLIT.split(text) if p]
+    if len(parts) > 1 and len(parts[-1]) >= 6:
+        text = parts[-1]
+    if site_suffix:
+        text = _strip_site_suffix(text)
+    if text.startswith("【") and text.endswith("】"):
+        text = text[1:-1].strip()
+    return text
+
+
+def _agrees(candidate: str, page_title: str) -> bool:
+    """The page's <title> holds the candidate (or the other way round, with most of it)."""
+    a, b = normalise_text(candidate), normalise_text(page_title)
+    if not a or not b:
+        return False
+    short, long_ = sorted((a, b), key=len)
+    return short in long_ and len(short) * 2 >= len(long_) // 2
+
+
+def _in_list_or_link(tag: Tag) -> bool:
+    """Inside a list item or a link, or a heading that is itself a link: a list of other articles."""
+    if any(p.name in ("li", "a", "dt", "dd", "option") for p in tag.parents):
+        return True
+    link = tag.find("a", href=True)
+    return link is not None and _text_len(link) * 2 > _text_len(tag)
+
+
+def _heading_candidates(soup: BeautifulSoup) -> Iterable[tuple[str, Tag]]:
+    for tag in soup.find_all(True):
+        name = tag.name
+        if name in ("h1", "h2", "h3"):
+            yield name, tag
+        elif (
+            tag.attrs
+            and name not in ("a", "li", "ul", "ol", "body", "html", "meta", "img")
+            and any(_TITLE_TOKENS.search(t) for t in _tokens(tag))
+        ):
+            yield "title element", tag
+
+
+def _find_title(
+    soup: BeautifulSoup, metas: dict[str, str], table: dict[str, str], containers: list[Tag]
+) -> tuple[str, str]:
+    """The title and why it won: a ranked choice among the page's title candidates.
+
+    Article metadata (meta ArticleTitle, the metadata table's 标题) beats a heading, and a heading
+    beats og:title and <title>. A heading in a list item, a link, the site header or page chrome
+    never counts (a list of other articles must not lend its first headline, and reordering it must
+    not change the title); a heading that agrees with <title>, or comes before the body, ranks
+    higher; ties go to the earliest. Breadcrumbs and site suffixes are removed.
+    """
+    page_title = soup.title.get_text() if soup.title is not None else ""
+    scored: list[tuple[int, int, str, str]] = []  # (-rank, order, title, reason)
+
+    def offer(kind: str, text: str | None, order: int, bonus: int = 0, why: str = "") -> None:
+        # Only a <title> carries the site's name after the document's ("标题_中国政府网").
+        title = _clean_title(text or "", site_suffix=kind in ("<title>", "og:title"))
+        if _TITLE_MIN <= len(title) <= _TITLE_MAX:
+            scored.append((-(_RANK[kind] + bonus), order, title, kind + why))
+
+    offer("meta ArticleTitle", metas.get("articletitle"), 0)
+    offer("metadata table", table.get("标题") or table.get("公开事项名称") or table.get("信息名称"), 0)
+    first_body = containers[0] if containers else None
+    for order, (kind, tag) in enumerate(_heading_candidates(soup), start=1):
+        if _is_site_header(tag) or _in_list_or_link(tag) or _is_hidden(tag) or _inside_chrome(tag):
+            continue
+        if first_body is not None and any(p is first_body for p in tag.parents) and kind != "h1":
+            continue  # a heading inside the body is a chapter heading, not the title
         text = fold_whitespace(tag.get_text())
-        if text and not _is_site_header(tag):
-            return text
-    if soup.title is not None:
-        return _strip_site_suffix(soup.title.get_text())
-    return ""
+        bonus, why = 0, ""
+        if page_title and _agrees(_clean_title(text, site_suffix=False), page_title):
+            bonus, why = bonus + _AGREES, why + ", agrees with <title>"
+        if first_body is not None and _precedes(tag, first_body):
+            bonus, why = bonus + _BEFORE_BODY, why + ", before the body"
+        offer(kind, text, order, bonus, why)
+    offer("og:title", metas.get("og:title"), 10**6)
+    offer("<title>", page_title, 10**6 + 1)
+    if not scored:
+        return "", "none"
+    _, _, title, reason = min(scored)
+    return title, reason
+
+
+def _precedes(tag: Tag, other: Tag) -> bool:
+    """`tag` comes before `other` in document order (and is not inside it)."""
+    return any(el is other for el in tag.next_elements)
 
 
 _ISSUER_LINE = re.compile(
     r"(?:发文机关|发布机构|发文单位|信息来源|文章来源|稿件来源|来源)\s*[:：]\s*([^\s|｜:：()（）\[\]【】<>]{2,40})"
 )
+# A publication date as pages label it; not 成文日期 (the date written) nor the dates a notice sets.
 _DATE_LINE = re.compile(
-    r"(?:发布时间|发布日期|发文日期|成文日期|时间|日期)\s*[:：]\s*"
+    r"(?<!成文|签发|印发|实施|施行|截止|有效|开始|结束|会议|活动|报名|申报|办理)"
+    r"(?:发布时间|发布日期|发文日期|生成日期|时间|日期)\s*[:：]\s*"
     r"([0-9０-９]{4}\s*(?:[-/.]\s*[0-9０-９]{1,2}\s*[-/.]\s*[0-9０-９]{1,2}|年\s*[0-9０-９]{1,2}\s*月\s*[0-9０-９]{1,2}\s*日))"
 )
 _DOC_NUMBER_LINE = re.compile(r"(?:发文字号|文件编号|文\s*号|字号)\s*[:：]\s*([^\n]{4,60})")
@@ -632,9 +794,10 @@ def extract_document(html: str, url: str, content_selector: str | None = None) -
     metas = _read_metas(soup)
     _decompose_outermost(soup.find_all(_JUNK_TAGS))
 
-    table_tag = _find_meta_table(soup)
-    table = _parse_meta_table(table_tag) if table_tag is not None else {}
-    if table_tag is not None:
+    table: dict[str, str] = {}
+    for table_tag in _find_meta_tables(soup):
+        for label, value in _parse_meta_table(table_tag).items():
+            table.setdefault(label, value)
         table_tag.decompose()
 
     # Text for the labelled-metadata fallbacks ("来源：", "发布时间：", "文号："), taken before chrome
@@ -650,9 +813,11 @@ def extract_document(html: str, url: str, content_selector: str | None = None) -
         containers, method = _select_containers(soup), "cms"
 
     _remove_chrome(soup, containers)
-    title = _find_title(soup, metas, table)
+    title, title_reason = _find_title(soup, metas, table, containers)
 
-    paragraphs = _clean_paragraphs(_dedupe([_block_texts(c) for c in containers]), title)
+    paragraphs = _clean_paragraphs(
+        _dedupe([_block_texts(c) for c in containers]), title, chosen=method == "selector"
+    )
     if not paragraphs and method == "selector":
         raise ExtractionError(f"content selector {content_selector!r} matched only empty text in {url}")
     if not paragraphs:
@@ -664,7 +829,11 @@ def extract_document(html: str, url: str, content_selector: str | None = None) -
     if not paragraphs:
         raise ExtractionError(f"no body text found in {url}")
 
-    doc_number = _doc_number(metas, table, page_text, paragraphs)
+    if method == "auto":
+        body_reason = "auto (trafilatura, else the longest text block)"
+    else:
+        body_reason = f"{method} " + ", ".join(_describe(c) for c in containers)
+    doc_number = _doc_number(metas, table, page_text, paragraphs, title)
     issuer = (
         table.get("发文机关")
         or table.get("发布机构")
@@ -679,11 +848,21 @@ def extract_document(html: str, url: str, content_selector: str | None = None) -
         issuer=fold_whitespace(issuer) if issuer else None,
         published_at=published_at,
         method=method,
+        reasons=(f"title: {title_reason}", f"body: {body_reason}"),
     )
 
 
+def _describe(tag: Tag) -> str:
+    """div#UCAP-CONTENT.mhide: how a container is named in `ExtractedDocument.reasons`."""
+    classes = tag.get("class") or ()
+    if isinstance(classes, str):
+        classes = (classes,)
+    ident = f"#{tag['id']}" if tag.get("id") else ""
+    return tag.name + ident + "".join(f".{c}" for c in classes[:3])
+
+
 def _doc_number(
-    metas: dict[str, str], table: dict[str, str], page_text: str, paragraphs: list[str]
+    metas: dict[str, str], table: dict[str, str], page_text: str, paragraphs: list[str], title: str
 ) -> str | None:
     for candidate in (table.get("发文字号"), table.get("文号"), metas.get("fwzh"), metas.get("wenhao")):
         number = parse_doc_number(candidate or "")
@@ -693,11 +872,52 @@ def _doc_number(
         number = parse_doc_number(m.group(1))
         if number:
             return number
-    # A number printed on its own line at the top of the body (not one the text merely cites).
-    for para in paragraphs[:5]:
-        number = parse_doc_number(para)
-        if number and len(_compact(para)) <= len(_compact(number)) + 2:
+    # A number printed on its own line at the top of the body (not one the text merely cites);
+    # an order prints "…部令" and "第 38 号" on two lines.
+    top = paragraphs[:6]
+    for i, para in enumerate(top):
+        candidate = para
+        if para.endswith(("令", "公告", "通告")) and i + 1 < len(top):
+            candidate += top[i + 1]
+        number = parse_doc_number(candidate)
+        if number and len(_compact(candidate)) <= len(_compact(number)) + 2:
             return number
+    return _title_number(title) or _subject_number(title, paragraphs)
+
+
+# "…关于防范比特币风险的通知（银发〔2013〕289号）": a title that ends with its own number.
+_TITLE_NUMBER = re.compile(r"[（(\[【]([^（）()\[\]【】]{4,40})[）)\]】]\s*$")
+
+
+def _title_number(title: str) -> str | None:
+    m = _TITLE_NUMBER.search(title)
+    return parse_doc_number(m.group(1)) if m else None
+
+
+# "…联合印发了《…关于防范比特币风险的通知》（银发〔2013〕289号，以下简称“《通知》”）": a page about
+# a document gives that document's number right after its title.
+_CITED = re.compile(r"《([^《》]{4,120})》\s*[（(]([^（）()]{4,60})[）)]")
+_SUBJECT_START = re.compile(r"关于")
+
+
+def _subject_key(title: str) -> str:
+    """The part of a title that names the document: from its last "关于" on, normalised."""
+    text = normalise_text(title)
+    starts = [m.start() for m in _SUBJECT_START.finditer(text)]
+    return text[starts[-1] :] if starts else text
+
+
+def _subject_number(title: str, paragraphs: list[str]) -> str | None:
+    """The number cited next to the document the page itself is about (its title names it)."""
+    key = _subject_key(title) if title else ""
+    if len(key) < 6:
+        return None
+    for para in paragraphs[:3]:
+        for m in _CITED.finditer(para):
+            if _subject_key(m.group(1)) == key:
+                number = parse_doc_number(m.group(2))
+                if number:
+                    return number
     return None
 
 
@@ -713,9 +933,11 @@ _DATE_METAS = (
 
 
 def _published_at(metas: dict[str, str], table: dict[str, str], page_text: str) -> str | None:
-    candidates = [metas.get("pubdate"), table.get("发布日期")]
-    candidates += [metas.get(k) for k in _DATE_METAS]
-    candidates += [table.get("成文日期"), _first_group(_DATE_LINE, page_text)]
+    # What the page prints beats what its <meta> says: CMSs that regenerate pages (TRS, Kaipu)
+    # stamp PubDate with the generation time ("页面生成时间"), years after publication.
+    candidates = [table.get("发布日期"), _first_group(_DATE_LINE, page_text)]
+    candidates += [table.get("发文日期"), table.get("生成日期"), table.get("制发日期")]
+    candidates += [metas.get("pubdate"), *(metas.get(k) for k in _DATE_METAS), table.get("成文日期")]
     for candidate in candidates:
         date = parse_date(candidate or "")
         if date:

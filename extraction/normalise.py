@@ -80,6 +80,11 @@ _SPACE_NEXT_TO_CJK = re.compile(
 )
 
 
+# A space before closing punctuation or after an opening bracket ("8.8 %", "( 一 )") is never text:
+# Word-pasted pages put one wherever a <span> ends.
+_SPACE_AT_PUNCT = re.compile(r" (?=[%,.:;!?)\]}])|(?<=[(\[{]) ")
+
+
 def fold_whitespace(text: str) -> str:
     """Delete zero-width and control characters and fold every whitespace run to one space; strip.
 
@@ -104,7 +109,7 @@ def _normalise_once(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _CHAR_RE.sub(lambda m: _CHAR_MAP[m.group()], text)
     # ...and after, for what NFKC produced (and for half-width pages).
-    return _remove_spaces_next_to_cjk(" ".join(text.split()))
+    return _SPACE_AT_PUNCT.sub("", _remove_spaces_next_to_cjk(" ".join(text.split())))
 
 
 def normalise_text(text: str) -> str:
@@ -113,7 +118,8 @@ def normalise_text(text: str) -> str:
     Zero-width characters deleted; whitespace (U+3000, nbsp, newlines...) folded to one space; a
     space next to a CJK character or CJK / full-width punctuation removed (wrapping inside Chinese
     text does not count), also next to ASCII punctuation whose other side is CJK; NFKC; quote /
-    dash / middle-dot / ellipsis variants unified; stripped.
+    dash / middle-dot / ellipsis variants unified; no space before closing punctuation or after an
+    opening bracket; stripped.
     """
     out = _normalise_once(text)
     # NFKC can turn a character into CJK (🈀 → ほか) or compose across a deleted one; repeat until

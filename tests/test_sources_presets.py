@@ -134,13 +134,23 @@ def test_eastmoney_preset_unwraps_keyword_links() -> None:
 
 
 def test_presets_beat_the_generic_rules_where_needed() -> None:
-    """MIIT's #con_con and Guizhou's #Zoom are not generic CMS containers: without the preset the
-    automatic extraction takes the metadata table into the body."""
-    for name in ("miit", "guizhou"):
-        case = CASES[name]
-        generic = extract_document((SITES / case.page).read_text(encoding="utf-8"), case.url)
-        assert generic.method == "auto"
-        assert not generic.paragraphs[0].startswith(case.first)
+    """MIIT's #con_con is not a generic CMS container: without the preset the automatic extraction
+    takes the metadata table into the body."""
+    case = CASES["miit"]
+    generic = extract_document((SITES / case.page).read_text(encoding="utf-8"), case.url)
+    assert generic.method == "auto"
+    assert not generic.paragraphs[0].startswith(case.first)
+
+
+def test_trs_ueditor_bodies_need_no_preset() -> None:
+    """Guizhou's #Zoom is a TRS UEditor body (div.TRS_UEDITOR, as on nfj.nea.gov.cn): the generic
+    CMS rules find it, with the same text as the preset."""
+    case = CASES["guizhou"]
+    html = (SITES / case.page).read_text(encoding="utf-8")
+    generic = extract_document(html, case.url)
+    preset = extract_document(html, case.url, preset_selector("guizhou"))
+    assert generic.method == "cms" and generic.paragraphs[0].startswith(case.first)
+    assert generic.paragraphs == preset.paragraphs
 
 
 def test_trs_preset_on_a_gbk_provincial_page() -> None:
