@@ -20,7 +20,7 @@ from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "sources.yaml"
 
-SOURCE_ID_RE = re.compile(r"^[a-z0-9-]+$")
+SOURCE_ID_RE = re.compile(r"[a-z0-9-]+\Z")  # \Z: "$" would let a trailing newline through
 EVENT_KINDS = ("new", "changed", "removed", "restored", "republished")
 
 
@@ -207,7 +207,13 @@ class _Validator:
     def scalar(self, node: yaml.Node, key: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail("must be a single value", key, node)
-        return _construct(node)
+        return self.construct(node, key)
+
+    def construct(self, node: yaml.ScalarNode, key: str) -> Any:
+        try:
+            return _construct(node)
+        except yaml.YAMLError as exc:  # a tag the safe loader refuses (!!python/object...)
+            raise self.fail(f"unsupported value: {getattr(exc, 'problem', exc)}", key, node) from exc
 
     def string(self, node: yaml.Node, key: str, *, allow_null: bool = False) -> str | None:
         value = self.scalar(node, key)
@@ -238,7 +244,7 @@ class _Validator:
         return value
 
     def sequence(self, node: yaml.Node, key: str) -> list[yaml.Node]:
-        if isinstance(node, yaml.ScalarNode) and _construct(node) is None:
+        if isinstance(node, yaml.ScalarNode) and self.construct(node, key) is None:
             return []
         if not isinstance(node, yaml.SequenceNode):
             raise self.fail("must be a list", key, node)
@@ -287,9 +293,13 @@ class _Validator:
         if raw is None:
             return None
         try:
-            return re.compile(raw)
+            compiled = re.compile(raw)
         except re.error as exc:
             raise self.fail(f"bad regex {raw!r}: {exc}", key, node) from exc
+        risk = backtracking_risk(raw)
+        if risk:
+            raise self.fail(f"regex {raw!r} {risk}: it could hang a cycle on a hostile link", key, node)
+        return compiled
 
     def source(self, node: yaml.Node, key: str, settings: Settings | None = None) -> SourceConfig:
         settings = settings or Settings()
@@ -609,6 +619,118 @@ class _Validator:
         if "max_count" in v:
             options["max_count"] = self.integer(v["max_count"], f"{key}.max_count")
         return RelevanceClassifier.from_weights(terms, extra=extra, **options)
+
+
+_UNBOUNDED = 4294967295  # sre's MAXREPEAT
+# Characters a delimiter test runs over: link patterns match canonical URLs (ASCII, percent-encoded),
+# plus a few others so that classes such as \w and \s are told apart from ASCII-only ones.
+_SAMPLE = [chr(i) for i in range(128)] + ["中", "é", "\u3000", "\xa0"]
+_CATEGORIES = {
+    "CATEGORY_DIGIT": str.isdigit,
+    "CATEGORY_NOT_DIGIT": lambda c: not c.isdigit(),
+    "CATEGORY_SPACE": str.isspace,
+    "CATEGORY_NOT_SPACE": lambda c: not c.isspace(),
+    "CATEGORY_WORD": lambda c: c.isalnum() or c == "_",
+    "CATEGORY_NOT_WORD": lambda c: not (c.isalnum() or c == "_"),
+}
+
+
+def _chars(op: str, arg: Any) -> frozenset[str] | None:
+    """The sample characters one single-character item matches; None for anything else."""
+    if op == "LITERAL":
+        return frozenset({chr(arg)})
+    if op == "NOT_LITERAL":
+        return frozenset(c for c in _SAMPLE if c != chr(arg))
+    if op == "ANY":
+        return frozenset(c for c in _SAMPLE if c != "\n")
+    if op == "IN":
+        negate = any(str(o) == "NEGATE" for o, _ in arg)
+        tests = []
+        for o, a in arg:
+            o = str(o)
+            if o == "LITERAL":
+                tests.append(lambda c, a=a: c == chr(a))
+            elif o == "RANGE":
+                tests.append(lambda c, a=a: a[0] <= ord(c) <= a[1])
+            elif o == "CATEGORY":
+                tests.append(_CATEGORIES.get(str(a), lambda c: True))
+        return frozenset(c for c in _SAMPLE if any(t(c) for t in tests) != negate)
+    return None
+
+
+def _repeated_chars(items: Any) -> frozenset[str]:
+    """What the unbounded repeats in `items` can consume (every sample character when unsure)."""
+    out: set[str] = set()
+    for op, arg in items:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT"):
+            _low, high, sub = arg
+            if high == _UNBOUNDED or high > 1000:
+                for o, a in sub:
+                    chars = _chars(str(o), a)
+                    out |= chars if chars is not None else set(_SAMPLE)
+            else:
+                out |= _repeated_chars(sub)
+        elif name == "SUBPATTERN":
+            out |= _repeated_chars(arg[-1])
+        elif name == "BRANCH":
+            for branch in arg[1]:
+                out |= _repeated_chars(branch)
+    return frozenset(out)
+
+
+def _delimiters(items: Any) -> list[frozenset[str]]:
+    """Character sets every match of `items` must contain (its mandatory single characters)."""
+    out = []
+    for op, arg in items:
+        name = str(op)
+        chars = _chars(name, arg)
+        if chars is not None:
+            out.append(chars)
+        elif name == "SUBPATTERN":
+            out += _delimiters(arg[-1])
+        elif name in ("MAX_REPEAT", "MIN_REPEAT") and arg[0] >= 1:
+            out += _delimiters(arg[2])
+    return out
+
+
+def backtracking_risk(pattern: str) -> str | None:
+    r"""Why `pattern` can take exponential time on a crafted string, or None.
+
+    Python's `re` has no time limit, and a link pattern runs on every link a site shows. The shape
+    behind catastrophic backtracking is an unbounded repeat inside another whose iterations can
+    split a string in many ways: (a+)+, (\w+\s?)*, (.*x)*. A repeat whose every iteration holds a
+    character the inner repeat cannot match ((?:/\d+)+: the "/") splits one way only and is fine.
+    Risky patterns are refused at load, naming the key.
+    """
+    from re import _parser  # type: ignore[attr-defined]
+
+    def walk(items: Any) -> str | None:
+        for op, arg in items:
+            name = str(op)
+            if name in ("MAX_REPEAT", "MIN_REPEAT"):
+                _low, high, sub = arg
+                if high == _UNBOUNDED or high > 1000:
+                    inner = _repeated_chars(sub)
+                    if inner and not any(d.isdisjoint(inner) for d in _delimiters(sub)):
+                        return "repeats a group that itself repeats without a delimiter"
+                found = walk(sub)
+            elif name == "SUBPATTERN":
+                found = walk(arg[-1])
+            elif name == "BRANCH":
+                found = next((r for b in arg[1] if (r := walk(b))), None)
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                found = walk(arg[1])
+            else:
+                found = None  # atomic groups and possessive repeats never backtrack
+            if found:
+                return found
+        return None
+
+    try:
+        return walk(_parser.parse(pattern))
+    except (re.error, RecursionError):
+        return "is too deeply nested"
 
 
 def _construct(node: yaml.ScalarNode) -> Any:
