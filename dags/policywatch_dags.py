@@ -22,6 +22,7 @@ from policywatch.airflow_setup import host_pool
 from policywatch.config import SourceConfig, load_config
 
 CONFIG_PATH = os.environ.get("POLICYWATCH_CONFIG") or None
+CONFIG = load_config(CONFIG_PATH)
 EVENTS = Asset("policywatch://events")
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -53,6 +54,8 @@ def default_args() -> dict[str, Any]:
         "retry_delay": timedelta(minutes=1),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
+        # A backstop: a hostile server can hold a task no longer than this (settings.task_timeout_s).
+        "execution_timeout": timedelta(seconds=CONFIG.settings.task_timeout_s),
     }
     notifier = operator_notifier()
     if notifier is not None:
@@ -158,7 +161,7 @@ def digest_dag() -> None:
     digest()
 
 
-for _source in load_config(CONFIG_PATH).sources:
+for _source in CONFIG.sources:
     globals()[f"policywatch_{_source.id}"] = build_source_dag(_source)
 deliver_dag()
 digest_dag()

@@ -129,6 +129,9 @@ class Settings:
     # Processes that read pages of a source with no politeness delay (min_delay_s 0): parsing is
     # CPU-bound, one Python process uses one core. None: one per core. Airflow tasks use one each.
     processes: int | None = None
+    # Airflow's execution_timeout for the pipeline's tasks: a backstop, under the hourly schedule,
+    # for whatever the per-request deadlines do not bound (a task past it is failed and retried).
+    task_timeout_s: float = 55 * 60
     relevance: RelevanceClassifier = field(default_factory=lambda: DEFAULT_CLASSIFIER)
 
 
@@ -554,6 +557,7 @@ class _Validator:
                 "concurrency": False,
                 "max_pages": False,
                 "processes": False,
+                "task_timeout_s": False,
                 "relevance": False,
             },
         )
@@ -578,6 +582,7 @@ class _Validator:
             concurrency=opt("concurrency", self.integer),
             max_pages=opt("max_pages", self.integer),
             processes=opt("processes", self.integer),
+            task_timeout_s=opt("task_timeout_s", lambda n, k: self.number(n, k, minimum=60)),
             relevance=self.relevance(v["relevance"], f"{key}.relevance") if "relevance" in v else d.relevance,
         )
 

@@ -36,7 +36,7 @@ for dag_id, dag in bag.dags.items():
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
         "doc_md": dag.doc_md,
-        "tasks": {{t.task_id: {{"retries": t.retries, "pool": t.pool, "backoff": t.retry_exponential_backoff,
+        "tasks": {{t.task_id: {{"retries": t.retries, "pool": t.pool, "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None, "backoff": t.retry_exponential_backoff,
                    "downstream": sorted(t.downstream_task_ids), "mapped": bool(getattr(t, "is_mapped", False)) or type(t).__name__ == "MappedOperator",
                    "outlets": [getattr(o, "uri", str(o)) for o in t.outlets],
                    "on_failure": [type(c).__name__ for c in (t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback] if t.on_failure_callback else [])]}}
@@ -141,6 +141,8 @@ def test_generated_dags_have_their_tasks_schedule_retries_and_pools(
     for name in ("discover", "fetch_and_version", "fetch_and_version_new"):
         assert tasks[name]["pool"] == "policywatch_127_0_0_1"
     assert all(t["retries"] == 3 and t["backoff"] > 1 for t in tasks.values())
+    # No task can be held forever by a server that drips its answer (settings.task_timeout_s).
+    assert all(t["timeout"] == 55 * 60 for t in tasks.values())
     # A task that fails after its retries e-mails the operators.
     assert all(t["on_failure"] == ["SmtpNotifier"] for t in tasks.values())
     assert [o.rstrip("/") for o in tasks["queue_alerts"]["outlets"]] == ["policywatch://events"]
