@@ -448,8 +448,16 @@ _SITE_SUFFIX = re.compile(
 )
 
 
-def _strip_site_suffix(title: str) -> str:
-    """ "国务院关于…的通知 _ 中国政府网" → "国务院关于…的通知"; "(2021-2023年)" is left alone."""
+_COLUMN_NAME_MAX = 12
+
+
+def _strip_site_suffix(title: str, page_text: str = "") -> str:
+    """ "国务院关于…的通知 _ 中国政府网" → "国务院关于…的通知"; "(2021-2023年)" is left alone.
+
+    A suffix after a single dash is also the site's or a column's name when the page shows it
+    elsewhere (breadcrumb, navigation: `page_text`): "关于…的通知-政策文件". A subtitle after "——" is
+    part of the title.
+    """
     title = fold_whitespace(title)
     for _ in range(3):
         m = _TITLE_SEPARATOR.search(title)
@@ -457,7 +465,13 @@ def _strip_site_suffix(title: str) -> str:
             break
         head, suffix = title[: m.start()], title[m.end() :]
         sep = m.group().strip()
-        if sep in ("_", "|", "｜") or _SITE_SUFFIX.search(suffix) or not suffix:
+        named_elsewhere = (
+            sep in ("-", "–", "—")
+            and 2 <= len(suffix) <= _COLUMN_NAME_MAX
+            and not any(ch.isdigit() for ch in suffix)
+            and suffix in page_text
+        )
+        if sep in ("_", "|", "｜") or _SITE_SUFFIX.search(suffix) or not suffix or named_elsewhere:
             title = head.strip()
         else:
             break
@@ -484,10 +498,10 @@ _TITLE_MIN, _TITLE_MAX = 4, 200
 # that comes before the body gains _BEFORE_BODY.
 _RANK = {"meta ArticleTitle": 100, "metadata table": 95, "h1": 60, "title element": 55, "h2": 45}
 _RANK.update({"h3": 35, "og:title": 40, "<title>": 30})
-_AGREES, _BEFORE_BODY = 25, 10
+_AGREES, _BEFORE_BODY, _DISAGREES = 25, 10, 40
 
 
-def _clean_title(text: str, *, site_suffix: bool) -> str:
+def _clean_title(text: str, *, site_suffix: bool, page_text: str = "") -> str:
     """Breadcrumb trail, 【】 wrapping and (`site_suffix`) the site's name removed:
     "首页 > 政策 > 标题-中国政府网" → "标题"."""
     text = fold_whitespace(text)
@@ -495,7 +509,7 @@ def _clean_title(text: str, *, site_suffix: bool) -> str:
     if len(parts) > 1 and len(parts[-1]) >= 6:
         text = parts[-1]
     if site_suffix:
-        text = _strip_site_suffix(text)
+        text = _strip_site_suffix(text, page_text)
     if text.startswith("【") and text.endswith("】"):
         text = text[1:-1].strip()
     return text
@@ -511,11 +525,20 @@ def _agrees(candidate: str, page_title: str) -> bool:
 
 
 def _in_list_or_link(tag: Tag) -> bool:
-    """Inside a list item or a link, or a heading that is itself a link: a list of other articles."""
+    """Inside a list item or a link, a heading that is itself a link, or the heading of a box of
+    links ("相关新闻" over a list of headlines): the title of other articles, or of a list of them."""
     if any(p.name in ("li", "a", "dt", "dd", "option") for p in tag.parents):
         return True
     link = tag.find("a", href=True)
-    return link is not None and _text_len(link) * 2 > _text_len(tag)
+    if link is not None and _text_len(link) * 2 > _text_len(tag):
+        return True
+    if _RELATED_HEADING.match(fold_whitespace(tag.get_text())):
+        return True
+    box = tag.parent
+    if box is None or box.name in ("body", "html", "[document]"):
+        return False
+    links = box.find_all("a", href=True, limit=50)
+    return len(links) >= 2 and sum(_text_len(a) for a in links) * 2 > _text_len(box)
 
 
 def _heading_candidates(soup: BeautifulSoup) -> Iterable[tuple[str, Tag]]:
@@ -532,7 +555,11 @@ def _heading_candidates(soup: BeautifulSoup) -> Iterable[tuple[str, Tag]]:
 
 
 def _find_title(
-    soup: BeautifulSoup, metas: dict[str, str], table: dict[str, str], containers: list[Tag]
+    soup: BeautifulSoup,
+    metas: dict[str, str],
+    table: dict[str, str],
+    containers: list[Tag],
+    page_text: str = "",
 ) -> tuple[str, str]:
     """The title and why it won: a ranked choice among the page's title candidates.
 
@@ -543,11 +570,15 @@ def _find_title(
     higher; ties go to the earliest. Breadcrumbs and site suffixes are removed.
     """
     page_title = soup.title.get_text() if soup.title is not None else ""
+    # A <title> that names a document, not just the site: a heading that disagrees with it is more
+    # likely a section or list heading than the article's.
+    named = _clean_title(page_title, site_suffix=True, page_text=page_text)
+    specific_title = len(named) >= 10 and not _SITE_SUFFIX.search(named)
     scored: list[tuple[int, int, str, str]] = []  # (-rank, order, title, reason)
 
     def offer(kind: str, text: str | None, order: int, bonus: int = 0, why: str = "") -> None:
         # Only a <title> carries the site's name after the document's ("标题_中国政府网").
-        title = _clean_title(text or "", site_suffix=kind in ("<title>", "og:title"))
+        title = _clean_title(text or "", site_suffix=kind in ("<title>", "og:title"), page_text=page_text)
         if _TITLE_MIN <= len(title) <= _TITLE_MAX:
             scored.append((-(_RANK[kind] + bonus), order, title, kind + why))
 
@@ -563,6 +594,8 @@ def _find_title(
         bonus, why = 0, ""
         if page_title and _agrees(_clean_title(text, site_suffix=False), page_title):
             bonus, why = bonus + _AGREES, why + ", agrees with <title>"
+        elif specific_title:
+            bonus, why = bonus - _DISAGREES, why + ", disagrees with <title>"
         if first_body is not None and _precedes(tag, first_body):
             bonus, why = bonus + _BEFORE_BODY, why + ", before the body"
         offer(kind, text, order, bonus, why)
@@ -813,7 +846,7 @@ def extract_document(html: str, url: str, content_selector: str | None = None) -
         containers, method = _select_containers(soup), "cms"
 
     _remove_chrome(soup, containers)
-    title, title_reason = _find_title(soup, metas, table, containers)
+    title, title_reason = _find_title(soup, metas, table, containers, page_text)
 
     paragraphs = _clean_paragraphs(
         _dedupe([_block_texts(c) for c in containers]), title, chosen=method == "selector"
@@ -840,7 +873,7 @@ def extract_document(html: str, url: str, content_selector: str | None = None) -
         or metas.get("contentsource")
         or _first_group(_ISSUER_LINE, page_text)
     )
-    published_at = _published_at(metas, table, page_text) or _date_after_title(page_text, title)
+    published_at = _published_at(metas, table, page_text, title)
     return ExtractedDocument(
         title=title,
         paragraphs=tuple(paragraphs),
@@ -907,14 +940,26 @@ def _subject_key(title: str) -> str:
     return text[starts[-1] :] if starts else text
 
 
+def _names_subject(cited: str, key: str) -> bool:
+    """The cited title is the page title's subject: the same from 关于 on, or most of the title."""
+    cited_key = _subject_key(cited)
+    if cited_key == key:
+        return True
+    return len(cited_key) >= 6 and cited_key in key and len(cited_key) * 2 >= len(key)
+
+
+# A page that explains a document is not that document: it has no number of its own.
+_INTERPRETATION = re.compile(r"解读|答记者问|记者问|问答|图解|一图(?:读|看)懂|吹风会|新闻发布会")
+
+
 def _subject_number(title: str, paragraphs: list[str]) -> str | None:
     """The number cited next to the document the page itself is about (its title names it)."""
     key = _subject_key(title) if title else ""
-    if len(key) < 6:
+    if len(key) < 6 or _INTERPRETATION.search(title):
         return None
     for para in paragraphs[:3]:
         for m in _CITED.finditer(para):
-            if _subject_key(m.group(1)) == key:
+            if _names_subject(m.group(1), key):
                 number = parse_doc_number(m.group(2))
                 if number:
                     return number
@@ -932,10 +977,14 @@ _DATE_METAS = (
 )
 
 
-def _published_at(metas: dict[str, str], table: dict[str, str], page_text: str) -> str | None:
+def _published_at(metas: dict[str, str], table: dict[str, str], page_text: str, title: str) -> str | None:
     # What the page prints beats what its <meta> says: CMSs that regenerate pages (TRS, Kaipu)
     # stamp PubDate with the generation time ("页面生成时间"), years after publication.
-    candidates = [table.get("发布日期"), _first_group(_DATE_LINE, page_text)]
+    candidates = [
+        table.get("发布日期"),
+        _first_group(_DATE_LINE, page_text),
+        _date_after_title(page_text, title),
+    ]
     candidates += [table.get("发文日期"), table.get("生成日期"), table.get("制发日期")]
     candidates += [metas.get("pubdate"), *(metas.get(k) for k in _DATE_METAS), table.get("成文日期")]
     for candidate in candidates:
