@@ -59,6 +59,9 @@ _CHROME_TOKEN_PARTS = (
     "zihao",
     "mianbao",
     "guanbi",
+    "disclaimer",
+    "shenming",
+    "mianze",
 )
 _CHROME_TOKENS = frozenset(
     {

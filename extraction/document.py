@@ -135,7 +135,9 @@ _CHROME_WORDS = re.compile(
     re.VERBOSE,
 )
 _CHROME_LEFTOVER = re.compile(r"[\s|｜/·•:：,，、.。\-_>»【】\[\]()（）<《》]*")
-_BREADCRUMB_LINE = re.compile(r"^\s*(?:当前位置|所在位置|您现在的位置|您的位置|现在位置|当前的位置)\s*[:：]")
+_BREADCRUMB_LINE = re.compile(
+    r"^\s*(?:您?(?:当前)?所在(?:的)?位置|当前(?:的)?位置|您现在的位置|您的位置|现在位置)\s*[:：]"
+)
 # A breadcrumb trail without a label: "首页 > 政策 > 国务院文件".
 _CRUMB_TRAIL = re.compile(r"^\s*(?:首页|网站首页|主页|首 页)\s*[>»›/]")
 # Links to the neighbouring articles: they change whenever the site publishes something.
@@ -162,9 +164,18 @@ _FOOTER_LINE = re.compile(
 _RELATED_HEADING = re.compile(
     r"^\s*[【\[]?\s*(?:相关(?:阅读|链接|文章|新闻|文件|稿件|导读|政策|解读|推荐|报道|资讯)|排行榜|热点(?:政策|新闻|推荐)?|"
     r"热门(?:文章|新闻|推荐)?|推荐阅读|延伸阅读|猜你喜欢|最新(?:文章|新闻|政策|发布)|点击排行|阅读排行|"
-    r"频道推荐|精彩推荐|专题推荐|往期回顾)\s*[】\]]?\s*[:：]?\s*$"
+    r"频道推荐|精彩推荐|专题推荐|往期回顾|为(?:你|您)推荐|相关推荐|今日推荐|编辑推荐|热门推荐|更多(?:新闻|文章|精彩))\s*[】\]]?\s*[:：]?\s*$"
 )
-_HEADLINE_MAX = 60
+# Under a related-list heading: headlines, their one-line summaries and dates, not prose.
+_HEADLINE_MAX = 120
+# Disclaimers and promotions that finance and news portals print under the article.
+_DISCLAIMER = re.compile(r"^\s*[【\[]?\s*(?:免责)?声明\s*[】\]]?\s*[:：]")
+_DISCLAIMER_WORDS = re.compile(
+    r"仅供参考|不构成.{0,6}(?:建议|要约)|风险自担|不代表本(?:网|站|平台)|观点|转载|版权"
+)
+_PROMO_LINE = re.compile(
+    r"^\s*(?:进入|点击进入|欢迎进入|点击查看|下载|打开)\s*.{0,24}(?:讨论|客户端|APP|App|查看更多)\s*$"
+)
 _PAGER_LINE = re.compile(
     r"^(?=.*(?:页|Next|Prev))(?:\s*(?:[<«‹]+|[>»›]+|首页|上一页|下一页|尾页|末页|共\s*\d+\s*页|第\s*\d+\s*页|"
     r"\d{1,4}|…|\.\.\.|Next|Prev)\s*)+$",
@@ -174,11 +185,21 @@ _PAGER_LINE = re.compile(
 _META_CAPTION = re.compile(r"^\s*(?:目录项的)?(?:基本信息|信息索引|文件信息)\s*$")
 
 
+_LEADING_DATETIME = re.compile(
+    r"^\s*(?:19|20)\d{2}\s*(?:[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}|年\s*\d{1,2}\s*月\s*\d{1,2}\s*日)"
+    r"\s*(?:\d{1,2}\s*[:：]\s*\d{1,2}(?:\s*[:：]\s*\d{1,2})?)?\s*"
+)
+
+
 def _is_info_line(text: str) -> bool:
-    """ "发布时间：2022-05-26 10:00 来源：xx办公室" – a line of labelled page metadata only."""
+    """ "发布时间：2022-05-26 10:00 来源：xx办公室" – a line of labelled page metadata only (also
+    when it starts with the date: "2019-09-26 12:11来源：证券时报网作者：李在山")."""
     if len(text) > 120:
         return False
     stripped = text.strip().strip("()（）[]【】")
+    dated = _LEADING_DATETIME.match(stripped)
+    if dated and dated.end() < len(stripped) and _INFO_LABEL.match(stripped, dated.end()):
+        stripped = stripped[dated.end() :]
     matches = list(_INFO_LABEL.finditer(stripped))
     if not matches or matches[0].start() != 0:
         return False
@@ -203,9 +224,12 @@ def _clean_paragraph(text: str) -> str:
         or _META_CAPTION.match(text)
     ):
         return ""
-    if len(text) < 400 and text.lstrip().startswith(
-        ("【免责声明】", "免责声明：", "免责声明:", "[免责声明]")
+    if len(text) < 400 and (
+        text.lstrip().startswith(("【免责声明】", "免责声明：", "免责声明:", "[免责声明]"))
+        or (_DISCLAIMER.match(text) and _DISCLAIMER_WORDS.search(text))
     ):
+        return ""
+    if _PROMO_LINE.match(text):
         return ""
     scrubbed = _CHROME_SCRUB.sub(" ", text)
     if scrubbed != text:
@@ -227,7 +251,7 @@ def _without_related_lists(paragraphs: list[str]) -> list[str]:
         if _RELATED_HEADING.match(text):
             skipping = True
             continue
-        if skipping and len(text) <= _HEADLINE_MAX and not text.rstrip().endswith(("。", "；", ";")):
+        if skipping and len(text) <= _HEADLINE_MAX:
             continue
         skipping = False
         out.append(text)
@@ -984,6 +1008,7 @@ def _published_at(metas: dict[str, str], table: dict[str, str], page_text: str, 
         table.get("发布日期"),
         _first_group(_DATE_LINE, page_text),
         _date_after_title(page_text, title),
+        _sourced_datetime(page_text),
     ]
     candidates += [table.get("发文日期"), table.get("生成日期"), table.get("制发日期")]
     candidates += [metas.get("pubdate"), *(metas.get(k) for k in _DATE_METAS), table.get("成文日期")]
@@ -1003,7 +1028,8 @@ def _date_after_title(page_text: str, title: str) -> str | None:
         at = lines.index(title)
     except ValueError:
         return None
-    for line in lines[at + 1 : at + 3]:
+    # Source, author and date share the lines under a title, in any order.
+    for line in lines[at + 1 : at + 5]:
         if len(line) > _SHORT_LINE:
             break
         date = parse_date(line)
@@ -1013,6 +1039,20 @@ def _date_after_title(page_text: str, title: str) -> str | None:
 
 
 _SHORT_LINE = 50
+# "本文来源于 国家统计局 2024-05-11 09:36:26", "2024-03-05 10:30 来源：新华社": a date with its time
+# on the line that names the source is when the page was published.
+_DATETIME = r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?\s*\d{1,2}\s*[:：]\s*\d{2}"
+_SOURCED_DATETIME = re.compile(
+    rf"(?:来源|稿源|出处).{{0,40}}?({_DATETIME})|({_DATETIME}).{{0,40}}?(?:来源|稿源|出处)"
+)
+
+
+def _sourced_datetime(page_text: str) -> str | None:
+    for line in page_text.splitlines():
+        if len(line) <= 2 * _SHORT_LINE and (m := _SOURCED_DATETIME.search(line)):
+            return m.group(1) or m.group(2)
+    return None
+
 
 # ---------------------------------------------------------------------------------------------
 # soft 404

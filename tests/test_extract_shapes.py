@@ -184,3 +184,34 @@ def test_an_interpretation_page_has_no_number_of_its_own() -> None:
     )
     title = "<title>有关负责同志就《“十四五”数字经济发展规划》答记者问</title>"
     assert extract_document(page(title, body=body), "https://x.gov.cn/a").doc_number is None
+
+
+@pytest.mark.parametrize(
+    "chrome",
+    [
+        "<p>您所在的位置： 首页 > 快讯 > 公司</p>",
+        "<p>2019-09-26 12:11来源：证券时报网作者：李在山</p>",
+        "<p>声明：本网力求信息真实、准确，文章提及内容仅供参考，不构成实质性投资建议，据此操作风险自担。</p>",
+        "<p>进入【财经股吧】讨论</p>",
+        "<p>为你推荐</p><p>金融委最新定调！鼓励境外资金进入境内金融市场</p>"
+        "<p>十一国庆假期前，金融委召开会议，部署了一系列金融领域下一步的重点工作。</p><p>2019-09-3007:42</p>",
+    ],
+)
+def test_news_portal_chrome_inside_a_page_wide_container(chrome: str) -> None:
+    """Seen on a securities daily whose `.content` holds the whole page column."""
+    body = chrome + BODY if "位置" in chrome or "来源" in chrome else BODY + chrome
+    doc = extract_document(page("<title>关于加快数字经济发展的通知</title>", body=body), "https://x.com/a")
+    assert len(doc.paragraphs) == 3 and doc.paragraphs[0].startswith("为加快数字经济发展")
+
+
+@pytest.mark.parametrize(
+    ("info", "date"),
+    [
+        ("<ul><li>来源：新华社</li><li>作者：</li><li>2023-12-01 14:43</li></ul>", "2023-12-01"),
+        ("<div>本文来源于 <a href='#'>国家统计局</a> <span>2024-05-11 09:36:26</span></div>", "2024-05-11"),
+    ],
+)
+def test_dates_among_the_source_lines(info: str, date: str) -> None:
+    before = "<h1>关于加快数字经济发展的通知</h1>" + info
+    doc = extract_document(page("<title>关于加快数字经济发展的通知</title>", before), "https://x.com/a")
+    assert doc.published_at == date
