@@ -516,7 +516,9 @@ def _is_site_header(tag: Tag) -> bool:
 
 
 _TITLE_TOKENS = re.compile(r"title|biaoti|bt$|tit$", re.I)
-_BREADCRUMB_SPLIT = re.compile(r"\s*[>›»]\s*")
+# "首页 > 政策 > 标题", "首页›政策›标题": a bare ">" inside text ("<script>", "a>b") is no separator.
+_BREADCRUMB_SPLIT = re.compile(r"\s+>\s+|\s*[›»]\s*")
+_CRUMB_MAX = 20
 _TITLE_MIN, _TITLE_MAX = 4, 200
 # Base rank of each kind of title candidate; a heading that agrees with <title> gains _AGREES, one
 # that comes before the body gains _BEFORE_BODY.
@@ -530,7 +532,7 @@ def _clean_title(text: str, *, site_suffix: bool, page_text: str = "") -> str:
     "首页 > 政策 > 标题-中国政府网" → "标题"."""
     text = fold_whitespace(text)
     parts = [p for p in _BREADCRUMB_SPLIT.split(text) if p]
-    if len(parts) > 1 and len(parts[-1]) >= 6:
+    if len(parts) > 1 and len(parts[-1]) >= 6 and all(len(p) <= _CRUMB_MAX for p in parts[:-1]):
         text = parts[-1]
     if site_suffix:
         text = _strip_site_suffix(text, page_text)
