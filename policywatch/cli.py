@@ -62,9 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--format", choices=("text", "html", "json"), default="text")
     diff.set_defaults(func=cmd_diff)
 
-    show = sub.add_parser("show", help="a version's normalised text")
+    show = sub.add_parser("show", help="a version's text as published")
     show.add_argument("version", type=int, metavar="VERSION-ID")
-    show.add_argument("--original", action="store_true", help="the display text (original punctuation)")
+    show_form = show.add_mutually_exclusive_group()
+    show_form.add_argument(
+        "--normalised", action="store_true", help="the comparison key (quotes, dashes and widths folded)"
+    )
+    # Before the text as published became the default, it took this flag: still accepted.
+    show_form.add_argument("--original", action="store_true", help="the text as published (the default)")
     show.set_defaults(func=cmd_show)
 
     search = sub.add_parser("search", help="documents whose text contains QUERY")
@@ -72,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=int, default=50)
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=cmd_search)
+
+    reextract = sub.add_parser(
+        "reextract",
+        help="read the stored pages of older extractors' versions again (no fetch, no events)",
+    )
+    reextract.add_argument("--source", action="append", metavar="ID", help="only this source (repeatable)")
+    reextract.add_argument(
+        "--all", action="store_true", dest="everything", help="every version, the current extractor's too"
+    )
+    reextract.add_argument("--json", action="store_true", help="print the summary as JSON")
+    reextract.set_defaults(func=cmd_reextract)
 
     deliver = sub.add_parser("deliver", help="send pending alerts now")
     deliver.add_argument("--json", action="store_true", help="print the delivery report as JSON")
@@ -306,7 +322,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     for v in data["versions"]:
         print(
             f"  version {v['id']:>6}  {v['first_seen_at']} .. {v['last_seen_at']}  {v['chars']} chars  "
-            f"{v['content_hash'][:12]}  {_one_line(v['title'])}"
+            f"{v['content_hash'][:12]}  x{v['extractor_revision'] or '?'}  {_one_line(v['title'])}"
         )
     return 0
 
@@ -338,9 +354,73 @@ def cmd_show(args: argparse.Namespace) -> int:
         version = session.get(DocumentVersion, args.version)
         if version is None:
             raise RunError(f"no version {args.version}")
-        print(_one_line(version.title))
+        if args.normalised:
+            from extraction import normalise_text
+
+            title, text = normalise_text(version.title), version.normalized_text
+        else:
+            title = as_published(version.title)
+            text = "\n".join(filter(None, map(as_published, version.paragraphs)))
+        print(_one_line(title))
         print()
-        print(_lines(version.text if args.original else version.normalized_text))
+        print(_lines(text))
+    return 0
+
+
+# Letters, digits and combining marks: the characters NFKC is applied to by `as_published`.
+_NFKC_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Mn", "Mc", "Me"})
+
+
+def as_published(text: str) -> str:
+    """`text` as the page prints it, for reading (CONTRACT.md `show`): whitespace folded, NFKC on
+    letters and digits only (full-width ２０２５ and ＡＢＣ become 2025 and ABC), while punctuation and
+    symbols stay as printed (，。“”——《》（）： are not turned into their ASCII look-alikes, as plain
+    NFKC would turn ， into , and （ into ( )."""
+    import unicodedata
+
+    from extraction import fold_whitespace
+
+    out: list[str] = []
+    run: list[str] = []
+    for ch in fold_whitespace(text):
+        if unicodedata.category(ch) in _NFKC_CATEGORIES:
+            run.append(ch)
+            continue
+        if run:
+            out.append(unicodedata.normalize("NFKC", "".join(run)))
+            run = []
+        out.append(ch)
+    if run:
+        out.append(unicodedata.normalize("NFKC", "".join(run)))
+    return "".join(out)
+
+
+def cmd_reextract(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    for source_id in args.source or []:
+        config.source(source_id)  # unknown id -> ConfigError -> exit 2
+    from policywatch.reextract import reextract
+
+    summary = reextract(config, _engine(), args.source, everything=args.everything)
+    if args.json:
+        _print_json(summary.to_json())
+        return 0
+    print(
+        f"{summary.versions_checked} version(s) checked: {summary.rewritten} rewritten, "
+        f"{summary.unchanged} unchanged, {summary.skipped} skipped"
+    )
+    for failure in summary.failures[:20]:
+        print(
+            f"  skipped version {failure['version_id']} [{failure['source']}] {failure['url']}: "
+            f"{_one_line(failure['reason'])}"
+        )
+    if len(summary.failures) > 20:
+        print(f"  … and {len(summary.failures) - 20} more")
+    if summary.same_as_previous:
+        print(
+            f"  {len(summary.same_as_previous)} version(s) now read the same as the version before them "
+            "(both kept, no event)"
+        )
     return 0
 
 

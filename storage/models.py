@@ -8,7 +8,7 @@ every check: see `DocumentVersion.seen_until`). Raw HTML is kept compressed, onc
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -137,6 +137,9 @@ class RawPage(Base):
 class DocumentVersion(Base):
     __tablename__ = "document_versions"
     __table_args__ = (Index("ix_document_versions_document_hash", "document_id", "content_hash"),)
+    # An INSERT that leaves extractor_revision unset names no such column and reads nothing back, so
+    # code that writes versions works on a store not yet upgraded to 0008 (the row gets the default).
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
@@ -153,6 +156,11 @@ class DocumentVersion(Base):
     raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("raw_pages.sha256"))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # extraction.EXTRACTOR_REVISION of the extractor that read this text. The cycle always sets it;
+    # the server default "1" is what every version stored before the column existed holds, and what
+    # a row written by code that does not know the column (an older worker) gets. `policywatch
+    # reextract` brings older versions up to date from their raw pages (policywatch.reextract).
+    extractor_revision: Mapped[str | None] = mapped_column(String(16), server_default="1")
 
     document: Mapped[Document] = relationship(back_populates="versions", foreign_keys=[document_id])
 
@@ -168,6 +176,32 @@ class DocumentVersion(Base):
     @property
     def normalized_paragraphs(self) -> list[str]:
         return self.normalized_text.split("\n") if self.normalized_text else []
+
+
+class VersionReextraction(Base):
+    """What a version held before `policywatch reextract` rewrote it (policywatch.reextract).
+
+    One row per version and rewrite that changed something; the texts are zlib-compressed UTF-8
+    (paragraphs joined by "\n", as in document_versions). A re-extraction that changed nothing only
+    moves the version's extractor_revision and leaves no row here.
+    """
+
+    __tablename__ = "version_reextractions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    from_revision: Mapped[str | None] = mapped_column(String(16))
+    to_revision: Mapped[str] = mapped_column(String(16))
+    old_content_hash: Mapped[str] = mapped_column(String(64))
+    new_content_hash: Mapped[str] = mapped_column(String(64))
+    old_title: Mapped[str] = mapped_column(Text)
+    old_text: Mapped[bytes] = mapped_column(LargeBinary)  # zlib: the display text
+    old_normalized_text: Mapped[bytes] = mapped_column(LargeBinary)  # zlib: the comparison text
+    old_doc_number: Mapped[str | None] = mapped_column(String(200))
+    old_issuer: Mapped[str | None] = mapped_column(String(300))
+    old_published_at: Mapped[str | None] = mapped_column(String(10))
+    old_extraction_method: Mapped[str | None] = mapped_column(String(16))
 
 
 class FetchAttempt(Base):

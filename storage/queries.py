@@ -136,6 +136,7 @@ def version_json(version: DocumentVersion) -> dict[str, Any]:
         "chars": version.chars,
         "issuer": version.issuer,
         "url": version.url,
+        "extractor_revision": version.extractor_revision,
     }
 
 
@@ -151,6 +152,7 @@ _VERSION_META = (
     DocumentVersion.chars,
     DocumentVersion.issuer,
     DocumentVersion.url,
+    DocumentVersion.extractor_revision,
 )
 
 
@@ -171,6 +173,7 @@ def _version_rows(session: Session, document_id: int) -> list[dict[str, Any]]:
             "chars": r.chars,
             "issuer": r.issuer,
             "url": r.url,
+            "extractor_revision": r.extractor_revision,
         }
         for r in rows
     ]

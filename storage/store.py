@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy import String, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from extraction.content import EXTRACTOR_REVISION
 from storage.models import (
     ChangeEvent,
     Document,
@@ -257,12 +258,14 @@ def record_content(
     encoding: str | None,
     same_document: Callable[[Session, str, Content], Document | None] | None = None,
     page_fingerprint: str | None = None,
+    extractor_revision: str = EXTRACTOR_REVISION,
 ) -> ContentOutcome:
     """Record an extracted page: a new document, a new version, or the current version seen again.
 
     `same_document` finds the known document a page at an unknown URL is (a move: the caller's
     notion of identity, e.g. the same 发文字号 and title); the storage layer has none of its own.
     `page_fingerprint`: the page's (extraction.equivalence), kept for the next fetch's fast path.
+    `extractor_revision`: the extractor that read `content` (stored with a new version).
     """
     now = fetch.fetched_at or utcnow()
     final_url = fetch.final_url or fetch.url
@@ -314,6 +317,7 @@ def record_content(
         raw_sha256=store_raw(session, html, encoding),
         first_seen_at=now,
         last_seen_at=now,
+        extractor_revision=extractor_revision,
     )
     session.add(version)
     session.flush()

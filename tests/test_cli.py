@@ -146,3 +146,41 @@ def test_show_and_diff_neutralise_control_characters_stored_in_old_rows(
         assert result.returncode == 0, result.stderr
         assert "\x1b" not in result.stdout and "\x07" not in result.stdout, args
         assert "第一条" in result.stdout
+
+
+def test_show_prints_the_text_as_published(site: LocalSite, sqlite_url: str, tmp_path: Path) -> None:
+    """CONTRACT.md: quotes, dashes and full-width punctuation as the page prints them; NFKC on
+    letters and digits (full-width ２０２５ is 2025); --normalised prints the comparison key."""
+    body = [
+        "到２０２５年，数字经济迈向全面扩展期——《“十四五”数字经济发展规划》（国发〔2021〕29号）明确。",
+        "ＧＤＰ比重达到１０％：数字化创新引领发展能力大幅提升。",
+    ]
+    site.put("/list/", '<a href="/content/a.html">a</a>')
+    site.put("/content/a.html", gov_cn_page("关于印发“十四五”数字经济发展规划的通知", body))
+    site.put("/direct/plan.html", gov_cn_page("数字经济发展规划", corpus_paragraphs("004")[:5]))
+    env = {"POLICYWATCH_DATABASE_URL": sqlite_url, "POLICYWATCH_CONFIG": str(write_config(tmp_path, site))}
+    assert policywatch("run", env=env, cwd=tmp_path).returncode == 0
+    history = json.loads(
+        policywatch("history", site.url("/content/a.html"), "--json", env=env, cwd=tmp_path).stdout
+    )
+    version = str(history["versions"][0]["id"])
+
+    shown = policywatch("show", version, env=env, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "关于印发“十四五”数字经济发展规划的通知",
+        "",
+        "到2025年，数字经济迈向全面扩展期——《“十四五”数字经济发展规划》（国发〔2021〕29号）明确。",
+        "GDP比重达到10％：数字化创新引领发展能力大幅提升。",
+    ]
+    original = policywatch("show", "--original", version, env=env, cwd=tmp_path)
+    assert original.returncode == 0 and original.stdout == shown.stdout
+
+    normalised = policywatch("show", "--normalised", version, env=env, cwd=tmp_path)
+    assert normalised.returncode == 0, normalised.stderr
+    lines = normalised.stdout.splitlines()
+    assert lines[2] == '到2025年,数字经济迈向全面扩展期--《"十四五"数字经济发展规划》(国发〔2021〕29号)明确。'
+    assert "“" not in normalised.stdout and "，" not in normalised.stdout
+
+    both = policywatch("show", "--original", "--normalised", version, env=env, cwd=tmp_path)
+    assert both.returncode == 2
