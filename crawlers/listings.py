@@ -8,14 +8,17 @@ private-address rules apply.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from .discover import absolute_link, find_links
+from .discover import absolute_link, find_links_checked, resource_limit
 from .fetch import Fetcher, FetchResult
+from .reasons import safe_reason
 
 __all__ = [
     "ListedLink",
@@ -28,8 +31,40 @@ __all__ = [
 ]
 
 
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
 class ListingError(ValueError):
     """A listing that cannot be read as what it was configured to be (the message says why)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(safe_reason(message))
+
+
+def _stopped_early(what: str, problem: str) -> str:
+    why = "nested too deeply" if "depth" in problem.lower() else "too large"
+    return f"{what} {why} to read to the end (the parser stopped: {problem})"
+
+
+def _listing_errors(parse: Callable[..., _T]) -> Callable[..., _T]:
+    """Whatever reading a listing raises (a parser's RecursionError, a bug) is that listing's
+    ListingError: a listing never stops the cycle."""
+
+    @functools.wraps(parse)
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return parse(*args, **kwargs)
+        except ListingError:
+            raise
+        except RecursionError as exc:
+            raise ListingError("nested too deeply to read") from exc
+        except Exception as exc:
+            log.exception("reading a listing failed")
+            raise ListingError(f"could not read the listing: {type(exc).__name__}: {exc}") from exc
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -58,13 +93,18 @@ def _dedupe(links: Iterable[ListedLink], pattern: re.Pattern[str] | None) -> lis
 # --- HTML ---------------------------------------------------------------------------------------
 
 
+@_listing_errors
 def parse_html_listing(html: str, base_url: str, pattern: re.Pattern[str]) -> list[ListedLink]:
     """The document links of an HTML listing (as `discover_links` finds them), with their titles.
 
     The title is the link's title attribute, else its text (the longest one when a URL is linked
-    more than once, e.g. a thumbnail and a headline).
+    more than once, e.g. a thumbnail and a headline). A page the parser stops reading early
+    (nested too deeply) is a ListingError: the links after that point would be lost unnoticed.
     """
-    return [ListedLink(url, title or None) for url, title in find_links(html, base_url, pattern).items()]
+    links, problem = find_links_checked(html, base_url, pattern)
+    if problem is not None:
+        raise ListingError(_stopped_early("HTML", problem))
+    return [ListedLink(url, title or None) for url, title in links.items()]
 
 
 # --- JSON ---------------------------------------------------------------------------------------
@@ -113,20 +153,27 @@ def _strip_tags(text: str | None) -> str | None:
 
 
 def load_json(text: str) -> Any:
-    """Parse a JSON listing; a JSONP wrapper (`callback({...});`) is accepted too."""
+    """Parse a JSON listing; a JSONP wrapper (`callback({...});`) is accepted too.
+
+    ListingError when it is not JSON, or nested deeper than Python's parser goes (RecursionError).
+    """
     body = text.lstrip("\ufeff").strip()
     try:
-        return json.loads(body)
-    except ValueError:
-        m = re.match(r"^[\w$.]+\s*\((.*)\)\s*;?\s*$", body, re.S)
-        if m:
-            try:
-                return json.loads(m.group(1))
-            except ValueError:
-                pass
+        try:
+            return json.loads(body)
+        except ValueError:
+            m = re.match(r"^[\w$.]+\s*\((.*)\)\s*;?\s*$", body, re.S)
+            if m:
+                try:
+                    return json.loads(m.group(1))
+                except ValueError:
+                    pass
+    except RecursionError:
+        raise ListingError("JSON nested too deeply to read") from None
     raise ListingError("not valid JSON")
 
 
+@_listing_errors
 def parse_json_listing(
     text: str,
     base_url: str,
@@ -176,8 +223,14 @@ def _local(tag: Any) -> str:
     return tag.rsplit("}", 1)[-1].lower() if isinstance(tag, str) else ""
 
 
+@_listing_errors
 def parse_feed(text: str, base_url: str, pattern: re.Pattern[str] | None = None) -> list[ListedLink]:
-    """The entries of an RSS 2.0, RSS 1.0 (RDF) or Atom feed: link, title, date."""
+    """The entries of an RSS 2.0, RSS 1.0 (RDF) or Atom feed: link, title, date.
+
+    Sloppy XML (a bare &, an unclosed tag) is read as far as it can be; a feed the parser stops
+    reading early (nested deeper than 256, a text node over 10 MB) is a ListingError, never a feed
+    that silently lost its later items.
+    """
     from lxml import etree
 
     body = _XML_DECL.sub("", text.lstrip("\ufeff"), count=1).strip()
@@ -188,6 +241,9 @@ def parse_feed(text: str, base_url: str, pattern: re.Pattern[str] | None = None)
         root = etree.fromstring(body.encode("utf-8"), parser)
     except etree.XMLSyntaxError as exc:
         raise ListingError(f"not an XML feed: {exc}") from exc
+    problem = resource_limit(parser.error_log)
+    if problem is not None:
+        raise ListingError(_stopped_early("feed", problem))
     if root is None or _local(root.tag) not in ("rss", "rdf", "feed"):
         raise ListingError("not an RSS or Atom feed")
     links = []
