@@ -374,14 +374,16 @@ class _Validator:
         if "encoding" in v:
             encoding = self.string(v["encoding"], f"{key}.encoding", allow_null=True)
             if encoding is not None:
-                import codecs
+                from crawlers.encoding import web_codec
 
-                try:
-                    codecs.lookup(encoding)
-                except LookupError as exc:
+                # The web's encodings only (WHATWG labels): a Python-only codec (rot13, idna,
+                # undefined...) would make every page of the source undecodable.
+                if web_codec(encoding) is None:
                     raise self.fail(
-                        f"unknown encoding {encoding!r}", f"{key}.encoding", v["encoding"]
-                    ) from exc
+                        f"unknown encoding {encoding!r} (a web encoding label such as gb18030, gbk, utf-8, big5)",
+                        f"{key}.encoding",
+                        v["encoding"],
+                    )
 
         def opt(name: str, read: Any, default: Any) -> Any:
             return read(v[name], f"{key}.{name}") if name in v else default

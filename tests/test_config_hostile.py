@@ -83,3 +83,16 @@ def test_every_pattern_the_project_ships_is_accepted() -> None:
             text = path.read_text(encoding="utf-8")
             for raw in re.findall(r"link_pattern:\s*['\"]?([^'\"\n]+)", text):
                 assert backtracking_risk(raw) is None, (path.name, raw)
+
+
+@pytest.mark.parametrize("encoding", ["rot13", "base64", "undefined", "idna", "punycode", "utf-7", "zlib"])
+def test_python_only_codecs_are_not_encodings(encoding: str) -> None:
+    text = _config() + f"    encoding: {encoding}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert caught.value.key == "sources[0].encoding"
+
+
+@pytest.mark.parametrize("encoding", ["gb2312", "GBK", "gb18030", "utf-8", "big5", "windows-1252", "x-gbk"])
+def test_web_encodings_are_accepted(encoding: str) -> None:
+    assert parse_config(_config() + f"    encoding: {encoding}\n").sources[0].encoding == encoding
