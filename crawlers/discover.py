@@ -10,6 +10,8 @@ import idna
 from lxml import etree
 from requests.utils import requote_uri
 
+from extraction.markup import repair_markup
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Conservative: only parameters that are certainly tracking noise, never ones a CMS may route on.
 _TRACKING_EXACT = frozenset({"spm", "fbclid", "gclid"})
@@ -124,6 +126,9 @@ def _parse_html(html: str) -> tuple[etree._Element | None, str | None]:
     huge_tree: nesting up to 2,048 deep (not 256) is read; old CMS pages with unclosed <font> and
     <div> tags nest deeper than 256.
     """
+    # A stray </html> (real templates have one after a header include) would make libxml2 drop
+    # every link after it: read the page as a browser does (extraction.markup, a leaf module).
+    html = repair_markup(html)
     parser = etree.HTMLParser(huge_tree=True)  # one per call: an lxml parser must not be shared
     try:
         root = etree.fromstring(html, parser)

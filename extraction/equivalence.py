@@ -65,7 +65,8 @@ _PARSERS = threading.local()
 def _parse(text: str) -> etree._Element | None:
     parser = getattr(_PARSERS, "parser", None)
     if parser is None:
-        parser = _PARSERS.parser = etree.HTMLParser()
+        # huge_tree: old CMS pages nest unclosed <font>s past libxml2's default 256 levels.
+        parser = _PARSERS.parser = etree.HTMLParser(huge_tree=True)
     try:
         root = etree.fromstring(text, parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):

@@ -30,7 +30,7 @@ from crawlers import Fetcher, FetchResult, canonical_url, discover_links
 from crawlers.encoding import decode_html
 from crawlers.listings import ListingError, parse_feed, parse_html_listing, parse_json_listing
 from demosite.pages import corpus_paragraphs, gov_cn_page
-from policywatch.config import parse_config
+from policywatch.config import ConfigError, parse_config
 from policywatch.pipeline import run_cycle
 from storage.db import make_engine
 from tests.support.rawserver import RawRequest, RawServer, drip
@@ -171,28 +171,16 @@ def test_python_only_encoding_override_is_a_fetch_error(
     assert override in r.error
 
 
-def test_a_configured_python_only_encoding_is_a_fetch_error_not_a_stopped_cycle(
-    site: LocalSite, sqlite_url: str
-) -> None:
-    # The configuration accepts any codec Python knows (policywatch.config: codecs.lookup).
-    site.put("/list/", '<a href="/content/a.html">通知</a>')
+def test_a_python_only_encoding_override_is_refused(site: LocalSite) -> None:
+    """The configuration refuses it at load (tests/test_config_hostile.py); a Fetcher given one
+    anyway answers with that page's error instead of raising."""
     site.put("/content/a.html", gov_cn_page("关于加快数字经济发展的通知", PARAS[1:20]))
-    other = LocalSite()
-    try:
-        other.put("/list/", '<a href="/content/b.html">通知</a>')
-        other.put("/content/b.html", gov_cn_page("关于数据要素市场化配置的意见", PARAS[20:40]))
-        odd = html_source("odd", site.url("/list/")) + "    encoding: rot13\n"
-        config = parse_config(cycle_config(odd, html_source("plain", other.url("/list/"))))
-        engine = make_engine(sqlite_url)
-        try:
-            summary = run_cycle(config, engine)
-        finally:
-            engine.dispose()
-    finally:
-        other.close()
-    assert summary.baseline == 1  # the other source's document
-    [failure] = summary.failures
-    assert "not a web encoding" in failure["error"]
+    with pytest.raises(ConfigError) as refused:
+        parse_config("sources:\n" + html_source("odd", site.url("/list/")) + "    encoding: rot13\n")
+    assert refused.value.key == "sources[0].encoding"
+    with Fetcher(respect_robots=False, max_attempts=1, connect_timeout=1, read_timeout=2) as f:
+        result = f.fetch_page(site.url("/content/a.html"), allow_private=True, encoding="rot13")
+    assert result.error is not None and "not a web encoding" in result.error
 
 
 def test_hostile_charset_labels_do_not_stop_a_cycle(site: LocalSite, sqlite_url: str) -> None:

@@ -279,3 +279,17 @@ def test_listing_pages_list_their_items(key: str) -> None:
     titles = squash(" ".join(link.title or "" for link in links))
     missing = [p for p in truth["probes"] if squash(p).removesuffix("...") not in titles]
     assert missing == []
+
+
+@pytest.mark.parametrize("key", LISTINGS)
+@pytest.mark.parametrize("corruption", ["</html>", "</body></html><html><body>"])
+def test_a_malformed_root_hides_no_listed_item(key: str, corruption: str) -> None:
+    """A stray root end tag after the header include (as on www.gov.cn) once emptied a listing."""
+    html = page(key)
+    at = html.lower().find("<body")
+    at = html.find(">", at) + 1
+    broken = html[:at] + "<div class='header'>网站头部</div>" + corruption + html[at:]
+    base = "https://example.gov.cn/list/index.html"
+    want = {link.url for link in parse_html_listing(html, base, re.compile("."))}
+    got = {link.url for link in parse_html_listing(broken, base, re.compile("."))}
+    assert len(want) >= 10 and got == want
