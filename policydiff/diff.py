@@ -21,6 +21,23 @@ Algorithm
 The work is proportional to the changed region: equal paragraphs are only hashed, compared and counted
 (for sentence indices), never diffed character by character.
 
+Large inputs
+------------
+difflib's longest-match search looks at every pair of equal items in its range, so on repeated items
+(a register's 是/否 and city cells, a text repeated on one page, the characters of one very long
+sentence) its work grows with the square of the input. Every alignment above (paragraphs, sentences,
+tokens) therefore switches to an anchored alignment (:func:`_anchored_blocks`) when it has more than
+FAST_ALIGN_ITEMS items or more than FAST_ALIGN_PAIRS pairs of equal items; below that, nothing changes.
+The anchored alignment cuts the input at anchors (items unique on both sides, as in patience diff,
+chained by a longest increasing subsequence; failing those, equally frequent items or unique runs of
+items), recursively, and leaves difflib only gaps of at most GAP_AREA old x new items; a gap without
+anchors is aligned by difflib in sliding windows of WINDOW items. On documents without duplicates it
+gives difflib's result (tests/test_diff_scale.py forces it onto corpus documents). Near-identical moves
+are scored in full up to MOVE_PAIRING_LIMIT pairs, above it for the MOVE_CANDIDATES inserted sentences
+sharing most rare bigrams with a deleted one; a pair of sentences longer than LONG_PAIR characters
+together is scored from its alignment rather than by rapidfuzz (whose cost is the product of the
+lengths). All in all the difflib and rapidfuzz work is linear in the size of the input.
+
 Significance
 ------------
 Each changed character gets a weight ``w(c)``: ``5`` for a digit (a changed figure matters most),
@@ -46,8 +63,9 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections import defaultdict
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
@@ -72,8 +90,32 @@ PAIR_THRESHOLD = 60.0
 #: bigger ones only near the diagonal (+-PAIR_BAND sentences).
 FULL_PAIRING_LIMIT = 40_000
 PAIR_BAND = 25
-#: Above this many leftover deletes x inserts only identical moves are looked for.
+#: Up to this many leftover deletes x inserts, every pair is scored for near-identical moves; above
+#: it only candidates from the bigram index are (at most MOVE_CANDIDATES per deleted sentence).
 MOVE_PAIRING_LIMIT = 250_000
+MOVE_CANDIDATES = 8
+#: Bigrams held by more than this many inserted sentences are too common to propose candidates.
+MOVE_BIGRAM_DF = 48
+
+#: Sentence pairs longer than this (characters, together) are scored from their alignment.
+LONG_PAIR = 20_000
+
+#: Alignment switches from difflib to anchored alignment (:func:`_anchored_blocks`) above this many
+#: items (paragraphs, sentences or tokens, after the common head and tail) on both sides together,
+#: or above this many pairs of equal items (duplicates make difflib quadratic).
+FAST_ALIGN_ITEMS = 6_000
+FAST_ALIGN_PAIRS = 300_000
+#: Anchored alignment: a region of at most this many old x new items is aligned with difflib.
+GAP_AREA = 40_000
+#: Anchored alignment: items occurring up to this many times, as often on both sides, anchor a region
+#: that holds no item unique on both sides (the k-th occurrence pairs with the k-th).
+OCCURRENCE_CAP = 64
+#: Anchored alignment: runs of this many items anchor a region whose single items do not.
+ANCHOR_GRAMS = (4, 16)
+#: Anchored alignment: the anchor searches look at most at this many items per item aligned.
+ANCHOR_BUDGET = 40
+#: Anchored alignment: a region with no anchors is aligned with difflib in windows of this many items.
+WINDOW = 64
 
 DIGIT_WEIGHT = 5.0
 PARTICLE_WEIGHT = 0.5
@@ -159,6 +201,218 @@ class DocumentDiff:
 
 
 # --------------------------------------------------------------------------------------------------
+# alignment: difflib, or anchored alignment for big inputs
+
+_Opcode = tuple[str, int, int, int, int]
+
+
+def _equal_pairs(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    """Number of (i, j) with ``a[i] == b[j]``: what one difflib longest-match search looks at."""
+    cb = Counter(b)
+    return sum(cnt * cb[x] for x, cnt in Counter(a).items() if x in cb)
+
+
+def _use_anchored(a: Sequence[Hashable], b: Sequence[Hashable]) -> bool:
+    """True when difflib would be slow on ``a`` x ``b``: many items, or many duplicates."""
+    n, m = len(a), len(b)
+    if n + m > FAST_ALIGN_ITEMS:
+        return True
+    if n * m <= FAST_ALIGN_PAIRS:
+        return False
+    return _equal_pairs(a, b) > FAST_ALIGN_PAIRS
+
+
+def _difflib_blocks(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[int, int, int]]:
+    sm = SequenceMatcher(None, a, b, autojunk=False)
+    return [(i, j, k) for i, j, k in sm.get_matching_blocks() if k]
+
+
+def _opcodes_of_blocks(blocks: list[tuple[int, int, int]], n: int, m: int) -> list[_Opcode]:
+    """difflib's ``get_opcodes`` for matching blocks (increasing in both sequences) of an n x m pair."""
+    ops: list[_Opcode] = []
+    i = j = 0
+    for ai, bj, size in [*blocks, (n, m, 0)]:
+        if i < ai and j < bj:
+            ops.append(("replace", i, ai, j, bj))
+        elif i < ai:
+            ops.append(("delete", i, ai, j, bj))
+        elif j < bj:
+            ops.append(("insert", i, ai, j, bj))
+        i, j = ai + size, bj + size
+        if size:
+            ops.append(("equal", ai, i, bj, j))
+    return ops
+
+
+def _align(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[_Opcode]:
+    """Opcodes turning ``a`` into ``b``: difflib's, or anchored alignment's when difflib would be slow."""
+    if _use_anchored(a, b):
+        return _opcodes_of_blocks(_anchored_blocks(a, b), len(a), len(b))
+    return SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+
+
+def _lis_first(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Longest chain of ``pairs`` (sorted by i, distinct i and j) strictly increasing in j; of several,
+    the one with the earliest i (as difflib, which keeps the earliest of equally long matches)."""
+    # longest[k]: length of the longest increasing chain starting at pairs[k] (scan from the right,
+    # patience sorting on -j).
+    longest = [0] * len(pairs)
+    tails: list[int] = []  # tails[l]: the smallest -j that starts a chain of l + 1 pairs scanned so far
+    for k in range(len(pairs) - 1, -1, -1):
+        key = -pairs[k][1]
+        pos = bisect_left(tails, key)
+        if pos == len(tails):
+            tails.append(key)
+        else:
+            tails[pos] = key
+        longest[k] = pos + 1
+    need = len(tails)
+    last_j = -1
+    chain: list[tuple[int, int]] = []
+    for k, (i, j) in enumerate(pairs):
+        if need and longest[k] == need and j > last_j:
+            chain.append((i, j))
+            last_j = j
+            need -= 1
+    return chain
+
+
+def _unique_pairs(ka: Sequence[Hashable], kb: Sequence[Hashable]) -> list[tuple[int, int]]:
+    """(i, j) for every key unique in ``ka`` and in ``kb`` with ``ka[i] == kb[j]``, by i."""
+    ca = Counter(ka)
+    cb = Counter(kb)
+    where = {x: j for j, x in enumerate(kb) if cb[x] == 1 and ca.get(x) == 1}
+    return [(i, where[x]) for i, x in enumerate(ka) if x in where]
+
+
+def _anchors(a: Sequence[Hashable], b: Sequence[Hashable]) -> tuple[list[tuple[int, int, int]], int]:
+    """Anchor blocks (i, j, size) of ``a`` x ``b``, increasing on both sides, and the items looked at.
+
+    In turn, until one gives anchors: the items unique on both sides (patience diff); the items that
+    occur equally often on both sides (at most OCCURRENCE_CAP times), the k-th occurrence with the k-th;
+    the runs of K items unique on both sides, for K in ANCHOR_GRAMS. Candidates are reduced to the
+    longest chain increasing on both sides (:func:`_lis_first`).
+    """
+    n, m = len(a), len(b)
+    work = n + m
+    pairs = _unique_pairs(a, b)
+    if not pairs:
+        ca = Counter(a)
+        cb = Counter(b)
+        places: dict[Hashable, list[int]] = defaultdict(list)
+        for j, x in enumerate(b):
+            if cb[x] == ca.get(x) and cb[x] <= OCCURRENCE_CAP:
+                places[x].append(j)
+        seen: Counter[Hashable] = Counter()
+        for i, x in enumerate(a):
+            if x in places:
+                pairs.append((i, places[x][seen[x]]))
+                seen[x] += 1
+    if pairs:
+        return [(i, j, 1) for i, j in _lis_first(pairs)], work
+    for size in ANCHOR_GRAMS:
+        if n < size or m < size:
+            break
+        work += size * (n + m)
+        grams_a = [tuple(a[i : i + size]) for i in range(n - size + 1)]
+        grams_b = [tuple(b[j : j + size]) for j in range(m - size + 1)]
+        blocks: list[tuple[int, int, int]] = []
+        for i, j in _lis_first(_unique_pairs(grams_a, grams_b)):
+            if blocks:
+                bi, bj, bk = blocks[-1]
+                if i - bi == j - bj and i <= bi + bk:  # overlaps the last block on its diagonal
+                    blocks[-1] = (bi, bj, i + size - bi)
+                    continue
+                if i < bi + bk or j < bj + bk:  # overlaps it off its diagonal
+                    continue
+            blocks.append((i, j, size))
+        if blocks:
+            return blocks, work
+    return [], work
+
+
+def _windowed_blocks(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[int, int, int]]:
+    """Align ``a`` and ``b`` by difflib in WINDOW x WINDOW windows sliding down the diagonal: the
+    matches in the first half of a window are kept and the next window starts after them."""
+    half = max(2, WINDOW // 2)
+    out: list[tuple[int, int, int]] = []
+    i = j = 0
+    n, m = len(a), len(b)
+    while i < n and j < m:
+        ie, je = min(n, i + WINDOW), min(m, j + WINDOW)
+        blocks = _difflib_blocks(a[i:ie], b[j:je])
+        if ie == n and je == m:
+            out.extend((i + x, j + y, k) for x, y, k in blocks)
+            break
+        ni, nj = i, j
+        for x, y, k in blocks:
+            if x + k > half or y + k > half:
+                break
+            out.append((i + x, j + y, k))
+            ni, nj = i + x + k, j + y + k
+        if (ni - i) + (nj - j) < half // 2:  # too little kept: move on half a window on both sides
+            ni, nj = min(ie, i + half), min(je, j + half)
+        i, j = ni, nj
+    return out
+
+
+def _anchored_blocks(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[int, int, int]]:
+    """Matching blocks (i, j, size) of ``a`` and ``b``, difflib's on inputs without duplicates and with
+    few changes, in O((n + m) log(n + m)) steps and O(n + m) difflib work whatever the inputs.
+
+    A region (the whole of both sequences to begin with) loses its common head and tail; if what is
+    left is at most GAP_AREA items old x new, difflib aligns it. Otherwise it is cut at its anchors
+    (:func:`_anchors`) and every gap between two anchors is a region of its own (patience diff). The
+    anchor searches together look at no more than ANCHOR_BUDGET x (n + m) items; a region left
+    without anchors is aligned by difflib in sliding windows (:func:`_windowed_blocks`).
+    """
+    found: list[tuple[int, int, int]] = []
+    budget = ANCHOR_BUDGET * (len(a) + len(b))
+    regions = [(0, len(a), 0, len(b))]
+    while regions:
+        alo, ahi, blo, bhi = regions.pop()
+        k = 0
+        while alo + k < ahi and blo + k < bhi and a[alo + k] == b[blo + k]:
+            k += 1
+        if k:
+            found.append((alo, blo, k))
+            alo, blo = alo + k, blo + k
+        k = 0
+        while alo < ahi - k and blo < bhi - k and a[ahi - 1 - k] == b[bhi - 1 - k]:
+            k += 1
+        if k:
+            ahi, bhi = ahi - k, bhi - k
+            found.append((ahi, bhi, k))
+        if alo == ahi or blo == bhi:
+            continue
+        if (ahi - alo) * (bhi - blo) <= GAP_AREA:
+            found.extend((alo + x, blo + y, k) for x, y, k in _difflib_blocks(a[alo:ahi], b[blo:bhi]))
+            continue
+        anchors: list[tuple[int, int, int]] = []
+        if budget > 0:
+            anchors, work = _anchors(a[alo:ahi], b[blo:bhi])
+            budget -= work
+        if not anchors:
+            found.extend((alo + x, blo + y, k) for x, y, k in _windowed_blocks(a[alo:ahi], b[blo:bhi]))
+            continue
+        i0, j0 = alo, blo
+        for x, y, k in anchors:
+            i, j = alo + x, blo + y
+            found.append((i, j, k))
+            regions.append((i0, i, j0, j))
+            i0, j0 = i + k, j + k
+        regions.append((i0, ahi, j0, bhi))
+    found.sort()
+    merged: list[tuple[int, int, int]] = []
+    for i, j, k in found:
+        if merged and merged[-1][0] + merged[-1][2] == i and merged[-1][1] + merged[-1][2] == j:
+            merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + k)
+        else:
+            merged.append((i, j, k))
+    return merged
+
+
+# --------------------------------------------------------------------------------------------------
 # sentence level
 
 
@@ -176,10 +430,9 @@ def diff_sentences(old: str, new: str) -> tuple[Span, ...]:
         suf += 1
     oa = _offsets(ta)
     ob = _offsets(tb)
-    sm = SequenceMatcher(None, ta[pre : len(ta) - suf], tb[pre : len(tb) - suf], autojunk=False)
     ops = [
         [tag, oa[pre + a1], oa[pre + a2], ob[pre + b1], ob[pre + b2]]
-        for tag, a1, a2, b1, b2 in sm.get_opcodes()
+        for tag, a1, a2, b1, b2 in _align(ta[pre : len(ta) - suf], tb[pre : len(tb) - suf])
     ]
     ops = _merge_short_equalities(ops, old)
     spans = []
@@ -204,21 +457,31 @@ def _merge_short_equalities(ops: list[list[Any]], old: str) -> list[list[Any]]:
     """Fold an equal stretch into its neighbours when it is short next to the changes around it.
 
     Keeps "35个左右" -> "50个以上" as two spans but turns a sentence rewritten around a stray
-    common 的 into one replace span.
+    common 的 into one replace span. (Left to right: an equal stretch is weighed against the change
+    before it, merged ones included, and the change after it.)
     """
-    k = 1
-    while k < len(ops) - 1:
-        tag, a1, a2, _, _ = ops[k]
-        left, right = ops[k - 1], ops[k + 1]
-        if tag == "equal" and left[0] != "equal" and right[0] != "equal":
+    out: list[list[Any]] = []
+    k = 0
+    while k < len(ops):
+        op = ops[k]
+        if (
+            op[0] == "equal"
+            and out
+            and out[-1][0] != "equal"
+            and k + 1 < len(ops)
+            and ops[k + 1][0] != "equal"
+        ):
+            left, right = out[-1], ops[k + 1]
+            _, a1, a2, _, _ = op
             lsize = max(left[2] - left[1], left[4] - left[3])
             rsize = max(right[2] - right[1], right[4] - right[3])
             if (a2 - a1) * 2 < min(lsize, rsize) and not any(c.isdigit() for c in old[a1:a2]):
-                ops[k - 1 : k + 2] = [["replace", left[1], right[2], left[3], right[4]]]
-                k = max(1, k - 1)
+                out[-1] = ["replace", left[1], right[2], left[3], right[4]]
+                k += 2
                 continue
+        out.append(op)
         k += 1
-    return ops
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -259,8 +522,7 @@ def _paragraph_opcodes(old: list[str], new: list[str]) -> list[tuple[str, int, i
     if pre:
         ops.append(("equal", 0, pre, 0, pre))
     if pre < n - suf or pre < m - suf:
-        sm = SequenceMatcher(None, old[pre : n - suf], new[pre : m - suf], autojunk=False)
-        for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        for tag, i1, i2, j1, j2 in _align(old[pre : n - suf], new[pre : m - suf]):
             ops.append((tag, i1 + pre, i2 + pre, j1 + pre, j2 + pre))
     if suf:
         ops.append(("equal", n - suf, n, m - suf, m))
@@ -299,6 +561,32 @@ def _best_chain(cands: list[tuple[int, int, float]], m: int) -> list[tuple[int, 
     return chain
 
 
+def _scores(query: str, choices: Sequence[str]) -> list[tuple[float, int]]:
+    """(score, index) of the ``choices`` whose ``fuzz.ratio`` with ``query`` is >= PAIR_THRESHOLD.
+
+    A pair longer than LONG_PAIR characters together is scored from its anchored alignment instead
+    (the same formula over the characters it matches: a lower bound of the ratio), as rapidfuzz's
+    ratio costs the product of the two lengths.
+    """
+    short = [k for k, c in enumerate(choices) if len(query) + len(c) <= LONG_PAIR]
+    out: list[tuple[float, int]] = []
+    if short:
+        among = choices if len(short) == len(choices) else [choices[k] for k in short]
+        for _, score, k in process.extract(
+            query, among, scorer=fuzz.ratio, score_cutoff=PAIR_THRESHOLD, limit=None
+        ):
+            out.append((score, short[k]))
+    if len(short) < len(choices):
+        for k, c in enumerate(choices):
+            total = len(query) + len(c)
+            if total <= LONG_PAIR or 200 * min(len(query), len(c)) < PAIR_THRESHOLD * total:
+                continue
+            score = 200 * sum(size for _, _, size in _anchored_blocks(query, c)) / total
+            if score >= PAIR_THRESHOLD:
+                out.append((score, k))
+    return out
+
+
 def _align_pairs(olds: list[str], news: list[str]) -> list[tuple[int, int]]:
     """Order-preserving pairing of modified sentences inside one sentence-level replace region."""
     n, m = len(olds), len(news)
@@ -309,40 +597,107 @@ def _align_pairs(olds: list[str], news: list[str]) -> list[tuple[int, int]]:
         if banded:
             centre = i * m // n
             lo, hi = max(0, centre - PAIR_BAND), min(m, centre + PAIR_BAND + 1)
-        for _, score, j in process.extract(
-            s, news[lo:hi], scorer=fuzz.ratio, score_cutoff=PAIR_THRESHOLD, limit=None
-        ):
+        for score, j in _scores(s, news[lo:hi]):
             cands.append((i, lo + j, score))
     return _best_chain(cands, m)
 
 
+class _Nearest:
+    """Positions (ascending) from which the nearest one to a point is taken, then no longer offered."""
+
+    def __init__(self, positions: list[int]) -> None:
+        self.positions = positions
+        n = len(positions)
+        self._right = list(range(n + 1))  # _right[p]: first free slot >= p (n: none)
+        self._left = list(range(n + 1))  # _left[p + 1]: last free slot <= p, plus one (0: none)
+
+    @staticmethod
+    def _find(parent: list[int], p: int) -> int:
+        root = p
+        while parent[root] != root:
+            root = parent[root]
+        while parent[p] != root:
+            parent[p], p = root, parent[p]
+        return root
+
+    def take(self, x: int) -> int | None:
+        """Take the free slot whose position is nearest to ``x`` (the lower one on a tie)."""
+        p = bisect_left(self.positions, x)
+        right = self._find(self._right, p)
+        left = self._find(self._left, p) - 1  # slots <= p - 1
+        if left < 0 and right == len(self.positions):
+            return None
+        if right == len(self.positions) or (
+            left >= 0 and x - self.positions[left] <= self.positions[right] - x
+        ):
+            slot = left
+        else:
+            slot = right
+        self._right[slot] = slot + 1
+        self._left[slot + 1] = slot
+        return slot
+
+
+def _bigrams(text: str) -> set[str]:
+    return {text[i : i + 2] for i in range(len(text) - 1)} or {text}
+
+
+def _move_candidates(olds: list[str], news: list[str]) -> list[list[int]]:
+    """For each of ``olds``, the (at most MOVE_CANDIDATES) ``news`` sharing the most bigrams with it,
+    bigrams held by more than MOVE_BIGRAM_DF of ``news`` not counted."""
+    index: dict[str, list[int]] = defaultdict(list)
+    for jj, text in enumerate(news):
+        for gram in _bigrams(text):
+            index[gram].append(jj)
+    out = []
+    for text in olds:
+        shared: Counter[int] = Counter()
+        for gram in _bigrams(text):
+            holders = index.get(gram)
+            if holders and len(holders) <= MOVE_BIGRAM_DF:
+                shared.update(holders)
+        out.append([jj for jj, _ in shared.most_common(MOVE_CANDIDATES)])
+    return out
+
+
 def _pair_moves(left_old: list[tuple[_Sent, int]], left_new: list[_Sent]) -> list[tuple[int, int]]:
-    """Pair leftover deleted and inserted sentences anywhere in the document (moves)."""
+    """Pair leftover deleted and inserted sentences anywhere in the document (moves).
+
+    An identical sentence pairs with the nearest (in sentence index) inserted one; then, near-identical
+    sentences pair best score first: every deleted x inserted pair scored up to MOVE_PAIRING_LIMIT
+    pairs, above it only the candidates of :func:`_move_candidates`.
+    """
     pairs: list[tuple[int, int]] = []
     by_text: dict[str, list[int]] = defaultdict(list)
-    for k, s in enumerate(left_new):
+    for k, s in enumerate(left_new):  # left_new is in new-document order
         by_text[s[0]].append(k)
+    nearest = {text: _Nearest([left_new[k][1] for k in ks]) for text, ks in by_text.items()}
     used_new: set[int] = set()
     rest_old: list[int] = []
     for k, (s, _) in enumerate(left_old):
-        lst = by_text.get(s[0])
-        if lst:
-            nk = min(lst, key=lambda x: abs(left_new[x][1] - s[1]))
-            lst.remove(nk)
+        free = nearest.get(s[0])
+        slot = free.take(s[1]) if free is not None else None
+        if slot is not None:
+            nk = by_text[s[0]][slot]
             pairs.append((k, nk))
             used_new.add(nk)
         else:
             rest_old.append(k)
     rest_new = [k for k in range(len(left_new)) if k not in used_new]
-    if rest_old and rest_new and len(rest_old) * len(rest_new) <= MOVE_PAIRING_LIMIT:
+    if rest_old and rest_new:
         texts = [left_new[k][0] for k in rest_new]
+        if len(rest_old) * len(rest_new) <= MOVE_PAIRING_LIMIT:
+            choices: list[list[int]] | None = None
+        else:
+            choices = _move_candidates([left_old[k][0][0] for k in rest_old], texts)
         cands = []
-        for k in rest_old:
+        for r, k in enumerate(rest_old):
             s = left_old[k][0]
-            for _, score, jj in process.extract(
-                s[0], texts, scorer=fuzz.ratio, score_cutoff=PAIR_THRESHOLD, limit=None
-            ):
-                nk = rest_new[jj]
+            among = texts if choices is None else [texts[jj] for jj in choices[r]]
+            if not among:
+                continue
+            for score, jj in _scores(s[0], among):
+                nk = rest_new[jj if choices is None else choices[r][jj]]
                 cands.append((-score, abs(left_new[nk][1] - s[1]), k, nk))
         cands.sort()
         used_old: set[int] = set()
@@ -381,8 +736,7 @@ def diff_texts(old: Sequence[str], new: Sequence[str]) -> DocumentDiff:
         def gnew(b: int, nsents: list[_Sent] = nsents, region_end: int = region_end) -> int:
             return nsents[b][1] if b < len(nsents) else region_end
 
-        sm = SequenceMatcher(None, [s[0] for s in osents], [s[0] for s in nsents], autojunk=False)
-        for op, a1, a2, b1, b2 in sm.get_opcodes():
+        for op, a1, a2, b1, b2 in _align([s[0] for s in osents], [s[0] for s in nsents]):
             if op == "equal":
                 for k in range(a2 - a1):
                     o, n = osents[a1 + k], nsents[b1 + k]
@@ -403,8 +757,10 @@ def diff_texts(old: Sequence[str], new: Sequence[str]) -> DocumentDiff:
                         continue
                     last_b = ib
                     n = nsents[b1 + ib]
+                    # (difflib's replace regions share no sentence; a windowed one may)
+                    kind = "equal" if o[0] == n[0] else "replace"
                     spans = diff_sentences(o[0], n[0])
-                    keyed.append(((n[1], 1, 0), Block("replace", o[0], n[0], spans, o[1], n[1], o[2], n[2])))
+                    keyed.append(((n[1], 1, 0), Block(kind, o[0], n[0], spans, o[1], n[1], o[2], n[2])))
                 paired_b = set(pairs.values())
                 left_new.extend(nsents[b1 + ib] for ib in range(b2 - b1) if ib not in paired_b)
 
@@ -432,32 +788,35 @@ def diff_texts(old: Sequence[str], new: Sequence[str]) -> DocumentDiff:
 def _merge_runs(blocks: list[Block]) -> list[Block]:
     """Merge consecutive inserted (deleted) sentences of one paragraph into one block."""
     out: list[Block] = []
-    run = 1  # sentences in out[-1]
+    texts: list[list[str]] = []  # the sentences of out[k] when it is a run being merged
     for b in blocks:
         last = out[-1] if out else None
+        run = len(texts[-1]) if texts else 0
         if (
             last is not None
             and b.op == last.op == "insert"
             and b.new_paragraph == last.new_paragraph
             and b.new_index == last.new_index + run  # type: ignore[operator]
         ):
-            out[-1] = Block(
-                "insert", None, last.new + b.new, (), None, last.new_index, None, last.new_paragraph
-            )  # type: ignore[operator]
-            run += 1
+            texts[-1].append(b.new)  # type: ignore[arg-type]
         elif (
             last is not None
             and b.op == last.op == "delete"
             and b.old_paragraph == last.old_paragraph
             and b.old_index == last.old_index + run  # type: ignore[operator]
         ):
-            out[-1] = Block(
-                "delete", last.old + b.old, None, (), last.old_index, None, last.old_paragraph, None
-            )  # type: ignore[operator]
-            run += 1
+            texts[-1].append(b.old)  # type: ignore[arg-type]
         else:
             out.append(b)
-            run = 1
+            texts.append([(b.new if b.op == "insert" else b.old) or ""])
+    # (joined once at the end: adding sentence by sentence is quadratic in a long run)
+    for k, b in enumerate(out):
+        if len(texts[k]) > 1:
+            text = "".join(texts[k])
+            if b.op == "insert":
+                out[k] = Block("insert", None, text, (), None, b.new_index, None, b.new_paragraph)
+            else:
+                out[k] = Block("delete", text, None, (), b.old_index, None, b.old_paragraph, None)
     return out
 
 
@@ -509,7 +868,7 @@ def _side_paragraphs(blocks: Sequence[Block], side: str) -> list[str]:
     index_of = (lambda b: b.old_index) if side == "old" else (lambda b: b.new_index)
     para_of = (lambda b: b.old_paragraph) if side == "old" else (lambda b: b.new_paragraph)
     chosen = sorted((b for b in blocks if text_of(b) is not None), key=index_of)
-    paragraphs: list[str] = []
+    paragraphs: list[list[str]] = []
     current: int | None = None
     for b in chosen:
         p = para_of(b)
@@ -518,10 +877,10 @@ def _side_paragraphs(blocks: Sequence[Block], side: str) -> list[str]:
         if p != current:
             if p != len(paragraphs):
                 raise ValueError(f"{side} paragraph {p} out of order")
-            paragraphs.append("")
+            paragraphs.append([])
             current = p
-        paragraphs[-1] += text_of(b)
-    return paragraphs
+        paragraphs[-1].append(text_of(b))
+    return ["".join(parts) for parts in paragraphs]
 
 
 def apply_diff(old_paragraphs: Sequence[str], diff: DocumentDiff) -> str:
