@@ -1,14 +1,57 @@
 """Document identity: the 发文字号 (document number) and the same document at a new address.
 
-A policy document is identified by its 发文字号 and title, not by its URL. Sites move pages (a new
-CMS, a new channel), so:
+A policy document is identified by its 发文字号 and title, or by the redirect its old address now
+answers with, not by its URL. Sites move pages (a new CMS, a new channel); CONTRACT.md: a document
+whose old URL redirects to a new one, or that reappears at a new URL with the same 发文字号 and
+title, keeps its id and history, and a move is not an event. The evidence, strongest first:
 
-- a fetch whose old URL redirects to a new one keeps the document (storage.store handles that);
-- a page at a new URL of the same source with the same 发文字号 and title *is* that document: it
-  continues its history (`moved_document`, called by storage.store.record_content);
-- when a listing stops showing a known document and shows a new URL with the same title, the new
-  URL takes the old one's turn in the cycle (`moved_candidates`, used by the pipeline's planning),
-  so the move is found before the old URL could be reported as removed.
+- **The redirect.** A fetch of a known document's URL that ends at another URL moves the document
+  there (storage.store.record_content). This needs no pairing and no 发文字号: it is the only
+  evidence for documents without one. It only works if the old URL is fetched, and its answer is
+  taken, *before* the new URL is recorded as a document of its own (a new URL recorded first
+  becomes a `new` or, its text being known, a `republished` document, and alerts go out). The
+  pipeline guarantees that order, whatever order the fetches complete in:
+  - a cycle checks the known documents first and the discovered URLs that are still nobody's
+    after them (pipeline.run_source; in Airflow, the new-URL batches run after the known ones), so
+    a redirect the listing does not show (or shows under another link text) moves the document
+    before its new URL is looked at;
+  - when the listing stops showing a known document and shows a new URL with its title
+    (`moved_candidates`), both are checked in the known documents' turn as one *pair*: the old
+    URL (the document's own target) and the new URL (a target carrying the document's id). The
+    pipeline's processor waits for both answers, in whatever order they come, and decides with
+    `pair_verdict`, in one unit of the version stage:
+    - the old URL redirects to the new one → the document moved: the new URL's own (unconditional)
+      answer is recorded as the document's page (no event; `changed` if the text differs; never
+      `new` or `republished`);
+    - the old URL is gone (404/410, a not-found page, a redirect to the home page) → the new page
+      is recorded first, and is the document when its 发文字号 and title say so (no `removed`
+      then), else the document is removed; if the new page could not be read, the removal waits
+      for the next cycle;
+    - the old URL failed before any redirect (timeout, 5xx) → the new URL waits for the next
+      cycle unless its 发文字号 and title already prove it is the document;
+    - the old URL still answers → the new URL is processed as any new URL.
+  `fetch_attempts` logs the answer that was not used as the document's page as `moved`, and a
+  decision left for the next cycle as `deferred`.
+- **The same 发文字号 and title** at a new URL of the same source (`moved_document`, the
+  `same_document` of storage.store.record_content): that document, moved. Without a 发文字号 there
+  is no such identity: the same text at a new URL while the old one is gone (404) and does not
+  redirect is a repost (`republished`) of a removed document, as the contract reads.
+- **A deep page that redirects to the site's home page is a removal, not a move**
+  (`redirected_home`): sites send withdrawn pages to `/` or `/index.html`. A newly listed link that
+  does so is a stale link (a source error), not a document.
+
+Why pairs. Planning used to give the new URL the old one's turn *instead of* the old URL: the
+redirect, the only evidence without a 发文字号, was never asked for, and the new URL became a
+`republished` copy of its own document. Deciding later instead (when a new URL's text or title
+equals a known document's, fetch that document's old URL to see whether it redirects) would put a
+request inside the version stage's transaction (SQLite's write lock held across a politeness
+delay) or come after the `new`/`republished` event and its alerts, which cannot be taken back. A
+pair costs one request more per *paired* move only, made by the observe stage like any other: a
+genuinely new document is fetched once and no old URL is re-checked for it. The halves may answer
+in any order, from any thread or worker process. Airflow's batches never split a pair (the plan
+puts pairs first, at even positions); a batch that holds only the new URL of one treats it as
+above when the old URL "failed": recorded only if it already is the document's URL or its 发文字号
+and title prove it, otherwise left for the next cycle.
 """
 
 from __future__ import annotations
@@ -18,6 +61,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -189,9 +233,9 @@ def moved_candidates(
     """Known documents that the listing no longer shows, each with the new URL that shows its title.
 
     `known_urls` maps every URL of the source's documents to the document id. A pairing is made
-    only when it is unambiguous (one unlisted document and one new URL with that title); the fetch
-    then decides (`moved_document`: same 发文字号 and title), so a wrong guess costs nothing but
-    checking the old URL one cycle later.
+    only when it is unambiguous (one unlisted document and one new URL with that title); both URLs
+    are then fetched and their answers decide (`pair_verdict`: the old URL's redirect, else
+    `moved_document`'s 发文字号 and title), so a wrong guess costs one request.
     """
     listed_urls = {link.url for link in listed}
     fresh = set(new_urls)
@@ -223,3 +267,64 @@ def moved_candidates(
     return {
         doc_id: urls[0] for doc_id, urls in pairs.items() if len(urls) == 1 and len(claimed[urls[0]]) == 1
     }
+
+
+# --- the evidence of a fetch: a redirect to the new URL, or to the home page ---------------------------
+
+# Paths of a site's home page (compared in lower case, without a query): a deep page redirected to
+# one of these was withdrawn, not moved.
+HOME_PATHS = frozenset(
+    {
+        "/",
+        "/index",
+        "/index.html",
+        "/index.htm",
+        "/index.shtml",
+        "/index.jsp",
+        "/index.php",
+        "/index.asp",
+        "/index.aspx",
+        "/default.html",
+        "/default.htm",
+        "/default.asp",
+        "/default.aspx",
+        "/home",
+        "/home.html",
+    }
+)
+
+
+def is_home_page(url: str) -> bool:
+    """A site's home page: `/`, `/index.html` and the like, without a query (any host)."""
+    parts = urlsplit(url)
+    return not parts.query and (parts.path or "/").lower() in HOME_PATHS
+
+
+def redirected_home(url: str, final_url: str, redirects: Sequence[str]) -> bool:
+    """A deep page whose fetch was redirected to a home page: the page is gone (CONTRACT.md)."""
+    return bool(redirects) and is_home_page(final_url) and not is_home_page(url)
+
+
+class _Fetch(Protocol):
+    final_url: str
+    error: str | None
+    redirects: list[str]
+
+
+MOVED = "moved"  # the old URL redirects to the new one: the new URL is the document
+GONE = "gone"  # the old URL is not found (or redirects to the home page): the new page decides
+UNKNOWN = "unknown"  # the old URL failed before any redirect: nothing can be concluded this cycle
+STAYS = "stays"  # the old URL still answers on its own: the new URL is any new URL
+
+
+def pair_verdict(old_url: str, old: _Fetch, old_not_found: bool, new_url: str, new: _Fetch) -> str:
+    """What the answers of a known document's URL and of the new URL that took its place in the
+    listing say about a move (see the module docstring). `old_not_found`: 404/410 or a not-found
+    page at the end of the old URL's redirects."""
+    if redirected_home(old_url, old.final_url, old.redirects) or old_not_found:
+        return GONE
+    if old.redirects and old.final_url in (new_url, new.final_url):
+        return MOVED  # even if the last hop then failed: the new URL's own answer has the page
+    if old.error:
+        return UNKNOWN
+    return STAYS

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -32,7 +32,15 @@ from crawlers.listings import (
 )
 from policywatch.classify import diff_versions, make_event
 from policywatch.config import Config, ListingConfig, Settings, SourceConfig
-from policywatch.identity import moved_candidates, moved_document
+from policywatch.identity import (
+    GONE,
+    MOVED,
+    UNKNOWN,
+    moved_candidates,
+    moved_document,
+    pair_verdict,
+    redirected_home,
+)
 from policywatch.locking import SourceBusy, source_lock
 from policywatch.observe import Observation, Target, make_fetcher, observe_all, use_processes
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
@@ -140,7 +148,9 @@ class SourcePlan:
 
     source_id: str
     silent: bool  # the source has no baseline yet: record documents without events
-    known: list[Target]  # documents already in the store (checked first: see run_source)
+    # Documents already in the store (checked first: see run_source), and the possible moves: a
+    # document's target followed by a target of the new URL with the same document_id (`move_pairs`).
+    known: list[Target]
     new_urls: list[str]  # discovered URLs not known yet
     summary: CycleSummary  # what discovery itself did (listing errors)
 
@@ -221,20 +231,24 @@ def plan_source(
         fingerprint = doc.page_fingerprint if doc.status == "active" else None
         known_targets.setdefault(doc.id, Target(doc.url, doc.id, doc.etag, doc.last_modified, fingerprint))
     new_urls = [u for u in dict.fromkeys(wanted) if u not in known]
+    pairs: list[Target] = []
     if new_urls and known and summary.errors == 0:
-        # A known document the listing dropped, and a new URL showing its title: the new URL takes
-        # the old one's turn among the known documents, so a move (same 发文字号 and title, see
-        # policywatch.identity) is found before the old URL could be reported as removed.
+        # A known document the listing dropped, and a new URL showing its title: both are checked
+        # in the known documents' turn, as a pair (the document's own target, then the new URL
+        # with the document's id), decided together whatever order they answer in: see
+        # policywatch.identity and DocumentProcessor.
         with factory() as session:
             known_urls = {url: doc.id for url, doc in known.items()}
             moves = moved_candidates(session, source.id, listed, known_urls, new_urls)
         for doc_id, url in moves.items():
-            known_targets[doc_id] = Target(url)
+            pairs += [known_targets.pop(doc_id), Target(url, doc_id)]
             new_urls.remove(url)
+    documents = len(known_targets) + len(pairs) // 2
     if source.max_documents is not None:
-        new_urls = new_urls[: max(0, source.max_documents - len(known_targets))]
-    summary.documents_seen = len(known_targets) + len(new_urls)
-    return SourcePlan(source.id, silent, list(known_targets.values()), new_urls, summary)
+        new_urls = new_urls[: max(0, source.max_documents - documents)]
+    summary.documents_seen = documents + len(new_urls)
+    # The pairs first, each at an even position: Airflow's batches (of an even size) never split one.
+    return SourcePlan(source.id, silent, pairs + list(known_targets.values()), new_urls, summary)
 
 
 def unknown_targets(factory: sessionmaker[Session], source_id: str, urls: Sequence[str]) -> list[Target]:
@@ -265,7 +279,9 @@ def process_targets(
         classifier = settings.relevance if settings is not None else DEFAULT_CLASSIFIER
     if processes is None:
         processes = use_processes(settings, source, len(targets)) if settings is not None else 1
-    processor = DocumentProcessor(source, factory, summary, silent, classifier=classifier)
+    processor = DocumentProcessor(
+        source, factory, summary, silent, classifier=classifier, pairs=move_pairs(targets)
+    )
     try:
         for observation in observe_all(
             fetcher, source, targets, allows_private(source), settings=settings, processes=processes
@@ -277,10 +293,30 @@ def process_targets(
                 summary.time(stage, seconds)
             summary.time("fetch_wall", observation.fetch.elapsed_s)
             processor.process(observation)
+        processor.finish()
         processor.flush()
     finally:
         processor.close()  # after an error: the open batch is rolled back
     return summary
+
+
+def move_pairs(targets: Sequence[Target]) -> dict[int, tuple[Target, Target]]:
+    """The possible moves among `targets`: document id -> (its target, the new URL's target).
+
+    The plan puts a document's own target first and the new URL that may be its new address second,
+    with the same document_id (see SourcePlan.known).
+    """
+    first: dict[int, Target] = {}
+    pairs: dict[int, tuple[Target, Target]] = {}
+    for target in targets:
+        doc_id = target.document_id
+        if doc_id is None:
+            continue
+        if doc_id not in first:
+            first[doc_id] = target
+        elif doc_id not in pairs and target.url != first[doc_id].url:
+            pairs[doc_id] = (first[doc_id], target)
+    return pairs
 
 
 def finish_source(factory: sessionmaker[Session], source_id: str, *, succeeded: bool) -> None:
@@ -396,6 +432,10 @@ class DocumentProcessor:
     the observe stage keeps the version stage waiting, see observe.IDLE_AFTER_S). A batch is whole or
     absent: a crash or a lost database loses the observations of the open batch, which the next
     cycle makes again, never half a document, an event without its alerts, or an alert twice.
+
+    Possible moves (`pairs`, see policywatch.identity): the observations of a document's URL and of
+    the new URL that may be its new address are held until both have come, in either order, then
+    decided together (`_take_pair`) in one unit of the batch.
     """
 
     def __init__(
@@ -406,6 +446,7 @@ class DocumentProcessor:
         silent: bool,
         subscribers: Sequence[ActiveSubscriber] | None = None,
         classifier: RelevanceClassifier = DEFAULT_CLASSIFIER,
+        pairs: Mapping[int, tuple[Target, Target]] | None = None,
     ):
         self.source = source
         self.classifier = classifier  # settings.relevance of the configuration this cycle runs
@@ -418,8 +459,13 @@ class DocumentProcessor:
         # of the open batch, kept to redo them one by one if a page fails inside it.
         self._session: Session | None = None
         self._opened_at = 0.0
-        self._batch: list[tuple[Observation, CycleSummary]] = []
+        # Each unit: the observation it is reported under, the work that writes it, its counts.
+        self._batch: list[tuple[Observation, Callable[[Session], None], CycleSummary]] = []
         self._seen: list[store.SeenAgain] = []
+        # Possible moves: document id -> (its target, the new URL's target), and the observation
+        # of a pair that waits for its partner's.
+        self._pairs = dict(pairs or {})
+        self._halves: dict[int, Observation] = {}
 
     def _event(self, kind: str, document: Document, **details: Any) -> ChangeEvent:
         return make_event(kind, document, classifier=self.classifier, **details)
@@ -433,25 +479,51 @@ class DocumentProcessor:
 
     def process(self, seen: Observation) -> None:
         """Take one observation into the open batch (committed by `flush`, or when it is full)."""
-        if seen.same_page or (seen.fetch.not_modified and not seen.fetch.error):
-            self._seen_again(seen)
-        else:
-            session = self._open()
-            try:
-                delta = self._counted(lambda: self._process(session, seen))
-            except (OperationalError, DBAPIError):
-                raise  # the database is gone: the cycle stops, the next one catches up
-            except Exception:  # a bug on one page must not stop the other pages
-                self._batch.append((seen, CycleSummary()))
-                self._replay_batch()
+        doc_id = seen.target.document_id
+        pair = self._pairs.get(doc_id) if doc_id is not None else None
+        if doc_id is not None and pair is not None and seen.target in pair:
+            partner = self._halves.pop(doc_id, None)
+            if partner is None:
+                self._halves[doc_id] = seen  # decided when the other half comes
             else:
-                self._batch.append((seen, delta))
+                old, new = (seen, partner) if seen.target == pair[0] else (partner, seen)
+                self._take_pair(old, new)
+        else:
+            self._take(seen)
         if (
             len(self._batch) >= DOCUMENTS_PER_TRANSACTION
             or len(self._seen) >= SEEN_BATCH
             or (self._session is not None and time.monotonic() - self._opened_at > MAX_TRANSACTION_S)
         ):
             self.flush()
+
+    def finish(self) -> None:
+        """Decide the halves of pairs whose partner never came (the batch held only one of them)."""
+        halves, self._halves = self._halves, {}
+        for doc_id, seen in halves.items():
+            if seen.target == self._pairs[doc_id][0]:
+                self._take(seen)
+            else:
+                self._write(seen, lambda session, o=seen: self._candidate_alone(session, o))
+
+    def _take(self, seen: Observation) -> None:
+        if seen.same_page or (seen.fetch.not_modified and not seen.fetch.error):
+            self._seen_again(seen)
+        else:
+            self._write(seen, lambda session: self._process(session, seen))
+
+    def _write(self, seen: Observation, work: Callable[[Session], None]) -> None:
+        """Run `work` in the open batch; `seen` names it if it fails."""
+        session = self._open()
+        try:
+            delta = self._counted(lambda: work(session))
+        except (OperationalError, DBAPIError):
+            raise  # the database is gone: the cycle stops, the next one catches up
+        except Exception:  # a bug on one page must not stop the other pages
+            self._batch.append((seen, work, CycleSummary()))
+            self._replay_batch()
+        else:
+            self._batch.append((seen, work, delta))
 
     def _counted(self, work: Callable[[], None]) -> CycleSummary:
         """Run `work` counting into a summary of its own: it joins the cycle's when committed."""
@@ -474,10 +546,10 @@ class DocumentProcessor:
         each, so that only the failing page is lost (recorded as an internal error)."""
         self.close()
         batch, self._batch = self._batch, []
-        for seen, _ in batch:
+        for seen, work, _ in batch:
             try:
                 with unit_of_work(self.factory) as session:
-                    self.summary.add(self._counted(lambda s=session, o=seen: self._process(s, o)))
+                    self.summary.add(self._counted(lambda s=session, w=work: w(s)))
             except (OperationalError, DBAPIError):
                 raise
             except Exception as exc:
@@ -514,7 +586,7 @@ class DocumentProcessor:
         if self._session is not None:
             self._session.commit()
         self.close()
-        for _, delta in self._batch:
+        for _, _, delta in self._batch:
             self.summary.add(delta)
         self._seen, self._batch = [], []
 
@@ -542,11 +614,21 @@ class DocumentProcessor:
     def _process(self, session: Session, seen: Observation) -> None:
         source_id, summary = self.source.id, self.summary
         target, result = seen.target, seen.fetch
+        if target.document_id is not None and not self._own_url(session, target):
+            # A new URL that may be this document's new address, without the document's own
+            # target in this batch: never recorded as the document on a guess.
+            self._candidate_alone(session, seen)
+            return
         if result.error:
             self._fail(session, target, result, result.error)
             return
         if result.ok:
             summary.fetched += 1
+        if redirected_home(target.url, result.final_url, result.redirects):
+            # A deep page sent to the site's home page was withdrawn: a removal, never a move to
+            # the home page (CONTRACT.md).
+            self._gone(session, target, result, "listed link redirects to the home page")
+            return
         if seen.internal_error is not None:
             self._fail(session, target, result, seen.internal_error, "internal")
             return
@@ -671,11 +753,13 @@ class DocumentProcessor:
             self._queue_alerts(session, event)
         return kind
 
-    def _gone(self, session: Session, target: Target, result: FetchResult) -> None:
+    def _gone(
+        self, session: Session, target: Target, result: FetchResult, reason: str = "listed link is not found"
+    ) -> None:
         source_id, summary = self.source.id, self.summary
         if target.document_id is None:
             # A listed link that answers "not found": the listing is stale, not a removal.
-            self._fail(session, target, result, "listed link is not found", "gone")
+            self._fail(session, target, result, reason, "gone")
             return
         self.summary.succeeded += 1
         doc = store.mark_removed(session, target.document_id, result)
@@ -687,3 +771,98 @@ class DocumentProcessor:
             current = session.get(DocumentVersion, doc.current_version_id) if doc.current_version_id else None
             removed = self._event("removed", doc, old_version=current, new_version=None)
             self._queue_alerts(session, store.add_event(session, removed))
+
+    # --- possible moves: a document's URL and the new URL that took its place in the listing ---------
+
+    @staticmethod
+    def _own_url(session: Session, target: Target) -> bool:
+        """`target.url` is its document's (current or former) URL: the target is that document's."""
+        doc = session.get(Document, target.document_id)
+        if doc is None or doc.url == target.url:
+            return True
+        holder = store.document_for_url(session, target.url)
+        return holder is not None and holder.id == doc.id
+
+    def _take_pair(self, old: Observation, new: Observation) -> None:
+        """Decide a possible move from both answers (policywatch.identity.pair_verdict)."""
+        doc_id = old.target.document_id
+        assert doc_id is not None
+        verdict = pair_verdict(old.target.url, old.fetch, old.not_found, new.target.url, new.fetch)
+        if verdict == MOVED:
+            if _read_in_full(new):
+                # The new URL's own answer (unconditional, read in full) is the document's page now:
+                # recorded as the check of the document, it moves there (storage.store.record_content).
+                def moved(session: Session) -> None:
+                    self._process(session, replace(new, target=old.target))
+                    self._also_fetched(session, doc_id, old)
+
+                self._write(new, moved)
+            else:
+                self._take(old)  # the redirect moves the document (storage.store.record_content)
+                self._write(new, lambda session: self._also_fetched(session, doc_id, new))
+        elif verdict == GONE:
+            self._write(old, lambda session: self._old_url_gone(session, old, new))
+        elif verdict == UNKNOWN:
+            self._take(old)  # its fetch error
+            self._write(new, lambda session: self._candidate_alone(session, new))
+        else:  # STAYS: the document is still at its URL; the new URL is any new URL
+            self._take(old)
+            self._write(new, lambda session: self._process(session, _as_new_url(new)))
+
+    def _also_fetched(self, session: Session, doc_id: int, seen: Observation) -> None:
+        """The other answer of a moved document's pair: logged as the document's, nothing else."""
+        if seen.fetch.error:
+            self._fail(session, replace(seen.target, document_id=doc_id), seen.fetch, seen.fetch.error)
+            return
+        if seen.fetch.ok:
+            self.summary.fetched += 1
+        store.record_attempt(session, self.source.id, doc_id, seen.fetch, "moved")
+
+    def _old_url_gone(self, session: Session, old: Observation, new: Observation) -> None:
+        """The document's URL is gone: the new page first, which is the document if its 发文字号 and
+        title say so (then no removal); else the document is removed."""
+        doc_id = old.target.document_id
+        self._process(session, _as_new_url(new))
+        if not (_read_in_full(new) or new.not_found):
+            # The new page could not be read (its failure is reported): whether it is the document is
+            # unknown, so the removal waits for the next cycle, which pairs them again.
+            store.record_attempt(session, self.source.id, doc_id, old.fetch, "deferred")
+            return
+        holder = store.document_for_url(session, new.target.url)
+        if holder is not None and holder.id == doc_id:
+            if old.fetch.ok:
+                self.summary.fetched += 1
+            store.record_attempt(session, self.source.id, doc_id, old.fetch, "moved")
+            return
+        self._process(session, old)
+
+    def _candidate_alone(self, session: Session, seen: Observation) -> None:
+        """A new URL that may be a document's new address, without a usable answer from the document's
+        own URL: recorded only when its 发文字号 and title prove it is that document (or it could not
+        become a document anyway); otherwise it waits for the next cycle, never recorded as `new` or
+        `republished` on a guess."""
+        doc_id = seen.target.document_id
+        as_new = _as_new_url(seen)
+        if not _read_in_full(seen):
+            self._process(session, as_new)  # a fetch error or a stale link: reported as such
+            return
+        assert seen.content is not None
+        same = moved_document(session, self.source.id, seen.content)
+        if same is not None and same.id == doc_id:
+            self._process(session, as_new)
+            return
+        log.info(
+            "%s: left for the next cycle (it may be document %s, whose URL gave no answer)",
+            seen.target.url,
+            doc_id,
+        )
+        store.record_attempt(session, self.source.id, None, seen.fetch, "deferred")
+
+
+def _read_in_full(seen: Observation) -> bool:
+    return seen.fetch.ok and seen.content is not None and not seen.not_found
+
+
+def _as_new_url(seen: Observation) -> Observation:
+    """The observation of a pair's new URL, as the observation of a URL no document has yet."""
+    return replace(seen, target=Target(seen.target.url))
