@@ -215,7 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{summary.republished} republished, {summary.baseline} baseline, {summary.errors} error(s)"
     )
     for failure in summary.failures[:20]:
-        print(f"  error [{failure['source']}] {failure['url']}: {failure['error']}")
+        print(failure_line(failure))
     if len(summary.failures) > 20:
         print(f"  … and {len(summary.failures) - 20} more")
     if smtp is None and summary.alerts_pending:
@@ -411,7 +411,7 @@ def cmd_reextract(args: argparse.Namespace) -> int:
     )
     for failure in summary.failures[:20]:
         print(
-            f"  skipped version {failure['version_id']} [{failure['source']}] {failure['url']}: "
+            f"  skipped version {failure['version_id']} [{failure['source']}] {_one_line(failure['url'])}: "
             f"{_one_line(failure['reason'])}"
         )
     if len(summary.failures) > 20:
@@ -507,6 +507,11 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def _lines(text: str) -> str:
     """Multi-line page text for the terminal: line breaks kept, every other control character neutralised."""
     return "\n".join(_one_line(line) for line in text.split("\n"))
+
+
+def failure_line(failure: dict[str, str]) -> str:
+    """One failure of a cycle for the terminal: the URL and the reason come from the web."""
+    return f"  error [{failure['source']}] {_one_line(failure['url'])}: {_one_line(failure['error'])}"
 
 
 def _one_line(text: str | None) -> str:

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,16 @@ def test_python_only_codecs_are_not_encodings(encoding: str) -> None:
 @pytest.mark.parametrize("encoding", ["gb2312", "GBK", "gb18030", "utf-8", "big5", "windows-1252", "x-gbk"])
 def test_web_encodings_are_accepted(encoding: str) -> None:
     assert parse_config(_config() + f"    encoding: {encoding}\n").sources[0].encoding == encoding
+
+
+def test_a_cycles_failures_reach_the_terminal_without_control_characters() -> None:
+    from policywatch.cli import failure_line
+
+    line = failure_line(
+        {
+            "source": "s",
+            "url": "http://x/\x1b[2Ja\u202e",
+            "error": "HTTP 500 \x1b]0;pwned\x07\r\nBcc: x\x9b31m",
+        }
+    )
+    assert not any(unicodedata.category(ch) in ("Cc", "Cf") for ch in line), repr(line)
