@@ -97,7 +97,7 @@ class CycleSummary:
 
     def fail(self, source_id: str, url: str, error: str) -> None:
         self.errors += 1
-        self.failures.append({"source": source_id, "url": url, "error": error})
+        self.failures.append({"source": source_id, "url": _without_credentials(url), "error": error})
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -107,6 +107,17 @@ class CycleSummary:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CycleSummary:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def _without_credentials(url: str) -> str:
+    """A configured URL's user:password@ stays out of summaries, logs and the Airflow UI."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def allows_private(source: SourceConfig) -> bool:

@@ -801,3 +801,16 @@ def test_hostile_text_in_a_fetch_error_is_neutralised(fetcher: Fetcher) -> None:
         assert r.error and harmless(r.error), repr(r.error)
     assert "\\x1b" in (results[0].error or "") and "\\x9b" in (results[0].error or "")
     assert results[0].error_kind == "not_html" and results[2].error_kind == "redirect"
+
+
+def test_a_failing_listing_url_is_reported_without_its_credentials(site: LocalSite, sqlite_url: str) -> None:
+    site.put("/list/", "gone", status=404)
+    listing = site.url("/list/").replace("http://", "http://reader:s3cret@")
+    config = parse_config(cycle_config(html_source("private", listing)))
+    engine = make_engine(sqlite_url)
+    try:
+        summary = run_cycle(config, engine)
+    finally:
+        engine.dispose()
+    assert summary.errors >= 1
+    assert all("s3cret" not in f["url"] and "s3cret" not in f["error"] for f in summary.failures)
