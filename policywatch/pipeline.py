@@ -43,6 +43,7 @@ from policywatch.identity import (
 )
 from policywatch.locking import SourceBusy, source_lock
 from policywatch.observe import Observation, Target, make_fetcher, observe_all, use_processes
+from policywatch.reextract import refresh_current_version
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage import store
 from storage.db import ensure_schema, session_factory, unit_of_work
@@ -660,6 +661,10 @@ class DocumentProcessor:
             reason = f"invalid bytes for {result.encoding}: undecodable characters in the text"
             self._fail(session, target, result, reason, "encoding")
             return
+        if target.document_id is not None:
+            # A current version read by an older extractor is re-read first (from its stored page),
+            # so that only what changed on the page can show as a change.
+            refresh_current_version(session, target.document_id, self.source.content_selector)
         outcome = store.record_content(
             session,
             source_id,

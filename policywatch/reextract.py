@@ -361,6 +361,34 @@ def _rewrite(session: Session, version: DocumentVersion, reading: _Reading) -> b
     return old != new
 
 
+def refresh_current_version(session: Session, document_id: int, selector: str | None) -> bool:
+    """Re-read a document's current version with the current extractor, in the cycle's session,
+    before the cycle compares a new reading with it; True when it was re-read.
+
+    A cycle run after an upgrade but before `policywatch reextract` would otherwise compare the
+    current extractor's reading of the page with an older extractor's and report the difference as a
+    change to the policy. Costs one small query when the version is already current (the usual case).
+    """
+    row = session.execute(
+        select(DocumentVersion.id, DocumentVersion.extractor_revision, DocumentVersion.raw_sha256)
+        .join(Document, Document.current_version_id == DocumentVersion.id)
+        .where(Document.id == document_id)
+    ).first()
+    if row is None or row.extractor_revision == EXTRACTOR_REVISION or row.raw_sha256 is None:
+        return False
+    raw = session.get(RawPage, row.raw_sha256)
+    version = session.get(DocumentVersion, row.id)
+    if raw is None or version is None:
+        return False
+    reading = _read(raw.body, version.url or "", selector)
+    if isinstance(reading, str):
+        return False  # left to `policywatch reextract`, which reports why
+    _rewrite(session, version, reading)
+    session.flush()
+    _refresh_document(session, document_id, {version.id})
+    return True
+
+
 def _reindex_bands(session: Session, version: DocumentVersion) -> None:
     """The MinHash bands of a rewritten text (repost detection compares the new text)."""
     from policywatch import reposts  # numpy: only when a text was rewritten
