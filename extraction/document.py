@@ -368,32 +368,8 @@ def _is_data_row(tr: Tag) -> bool:
 # ---------------------------------------------------------------------------------------------
 # metadata
 
-_META_TABLE_LABELS = frozenset(
-    {
-        "索引号",
-        "主题分类",
-        "发文机关",
-        "成文日期",
-        "标题",
-        "发文字号",
-        "发布日期",
-        "发布机构",
-        "生成日期",
-        "公文种类",
-        "主题词",
-        "有效性",
-        "文号",
-        "体裁分类",
-        "组配分类",
-        "公开事项名称",
-        "主办单位",
-        "制发日期",
-        "发文日期",
-        "信息名称",
-        "公开方式",
-        "公开范围",
-    }
-)
+# Labels of the gov.cn-style metadata table (索引号 / 发文机关 / 发文字号 ...): three of the core ones
+# make a table a metadata table.
 _META_TABLE_CORE = (
     "索引号",
     "主题分类",
@@ -409,6 +385,17 @@ _META_TABLE_CORE = (
     "生成日期",
     "信息名称",
 )
+_META_TABLE_LABELS = frozenset(_META_TABLE_CORE) | {
+    "发布机构",
+    "公文种类",
+    "主题词",
+    "有效性",
+    "文号",
+    "体裁分类",
+    "组配分类",
+    "公开方式",
+    "公开范围",
+}
 _COMPACT = re.compile(r"[\s:：]+")
 
 
