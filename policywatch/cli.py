@@ -443,14 +443,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from storage.db import ensure_schema
-    from web import create_app
+    from web.server import serve
 
     engine = _engine()
     ensure_schema(engine)  # fail here, with one line, when the database is unreachable
-    uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="info")
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    # One worker process per core, each with a bounded pool and an admission limit (web.server).
+    serve(url, host=args.host, port=args.port)
     return 0
 
 

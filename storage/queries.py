@@ -310,7 +310,9 @@ def _search_rows(
         current = select(Document.current_version_id).where(Document.current_version_id.is_not(None))
         matches = (
             select(fts.c.rowid.label("version_id"))
-            .where(text(f"{FTS_TABLE} MATCH :phrase"), fts.c.rowid.in_(current))
+            # "+ 0": SQLite would otherwise run the FTS5 phrase query once per current version
+            # (2-9 s for a common phrase on 10,000 documents, against 3-25 ms).
+            .where(text(f"{FTS_TABLE} MATCH :phrase"), (fts.c.rowid + 0).in_(current))
             .order_by(fts.c.rowid.desc())
             .limit(limit)
             .offset(offset)

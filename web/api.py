@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from policywatch.classify import diff_versions
 from storage.queries import (
     changes_per_day,
     document_detail,
@@ -19,7 +20,9 @@ from storage.queries import (
     search_documents,
     source_health,
 )
-from web.deps import FilterDep, PageDep, SessionDep
+from web.deps import DocumentId, FilterDep, NewVersionId, OldVersionId, PageDep, SessionDep, VersionId
+from web.diffs import diff_of
+from web.params import document_ref
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -167,7 +170,7 @@ def api_changes(session: SessionDep, where: FilterDep, page: PageDep) -> dict[st
 
 
 @router.get("/documents/{document_id}", response_model=DocumentDetail, summary="A document")
-def api_document(session: SessionDep, document_id: int) -> dict[str, Any]:
+def api_document(session: SessionDep, document_id: DocumentId) -> dict[str, Any]:
     detail = document_detail(session, document_id)
     if detail is None:
         raise HTTPException(status_code=404, detail=f"no document {document_id}")
@@ -175,7 +178,7 @@ def api_document(session: SessionDep, document_id: int) -> dict[str, Any]:
 
 
 @router.get("/documents/{document_id}/history", response_model=History, summary="A document's versions")
-def api_history(session: SessionDep, document_id: int) -> dict[str, Any]:
+def api_history(session: SessionDep, document_id: DocumentId) -> dict[str, Any]:
     history = document_history(session, str(document_id))
     if history is None:
         raise HTTPException(status_code=404, detail=f"no document {document_id}")
@@ -186,14 +189,14 @@ def api_history(session: SessionDep, document_id: int) -> dict[str, Any]:
 def api_history_by_ref(
     session: SessionDep, ref: Annotated[str, Query(description="URL or id")]
 ) -> dict[str, Any]:
-    history = document_history(session, ref)
+    history = document_history(session, document_ref(ref))
     if history is None:
         raise HTTPException(status_code=404, detail=f"no document {ref!r}")
     return history
 
 
 @router.get("/versions/{version_id}", response_model=VersionText, summary="A version and its text")
-def api_version(session: SessionDep, version_id: int) -> dict[str, Any]:
+def api_version(session: SessionDep, version_id: VersionId) -> dict[str, Any]:
     from storage.queries import version_json
 
     version = get_version(session, version_id)
@@ -208,13 +211,14 @@ def api_version(session: SessionDep, version_id: int) -> dict[str, Any]:
 
 
 @router.get("/diff/{old_id}/{new_id}", response_model=Diff, summary="The difference between two versions")
-def api_diff(session: SessionDep, old_id: int, new_id: int) -> dict[str, Any]:
-    old, new = get_version(session, old_id), get_version(session, new_id)
-    missing = [str(i) for i, v in ((old_id, old), (new_id, new)) if v is None]
-    if missing:
-        raise HTTPException(status_code=404, detail=f"no version {', '.join(missing)}")
-    assert old is not None and new is not None
-    return diff_versions(old, new).to_json(old_id, new_id)
+async def api_diff(request: Request, old_id: OldVersionId, new_id: NewVersionId) -> Response:
+    _, computed = await diff_of(request, old_id, new_id)  # computed once per pair (web.diffs)
+
+    def body() -> Response:  # a large diff's JSON is built on a request thread, not the event loop
+        payload = Diff.model_validate(computed.diff.to_json(old_id, new_id)).model_dump(mode="json")
+        return JSONResponse(payload)
+
+    return await run_in_threadpool(body)
 
 
 @router.get("/search", response_model=SearchPage, summary="Documents whose current text contains q")

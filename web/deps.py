@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from storage.queries import ChangeFilter
-from web.params import MAX_PER_PAGE, Page, change_filter, page_of
+from web.params import MAX_PER_PAGE, Page, change_filter, checked_id, page_of
 
 
 def session(request: Request) -> Iterator[Session]:
@@ -33,6 +33,27 @@ def pagination(
     return page_of(page, per_page)
 
 
+def _document_id(document_id: Annotated[int, Path(description="document id")]) -> int:
+    return checked_id(document_id, "document")
+
+
+def _version_id(version_id: Annotated[int, Path(description="version id")]) -> int:
+    return checked_id(version_id, "version")
+
+
+def _old_id(old_id: Annotated[int, Path(description="the old version's id")]) -> int:
+    return checked_id(old_id, "version")
+
+
+def _new_id(new_id: Annotated[int, Path(description="the new version's id")]) -> int:
+    return checked_id(new_id, "version")
+
+
 SessionDep = Annotated[Session, Depends(session)]
+# Ids in paths: beyond what the store can hold (64 bits) they name nothing: 404, never a 500.
+DocumentId = Annotated[int, Depends(_document_id)]
+VersionId = Annotated[int, Depends(_version_id)]
+OldVersionId = Annotated[int, Depends(_old_id)]
+NewVersionId = Annotated[int, Depends(_new_id)]
 FilterDep = Annotated[ChangeFilter, Depends(changes_filter)]
 PageDep = Annotated[Page, Depends(pagination)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
 from storage.queries import ChangeFilter, document_history, filtered_changes, list_sources
-from web.deps import FilterDep, SessionDep
+from web.deps import DocumentId, FilterDep, SessionDep
 from web.links import absolute
 from web.store import Store
 
@@ -119,7 +120,7 @@ def _history(session: Any, document_id: int) -> dict[str, Any]:
 
 
 @router.get("/export/documents/{document_id}/history.csv", summary="A document's versions as CSV")
-def export_history_csv(session: SessionDep, document_id: int) -> Response:
+def export_history_csv(session: SessionDep, document_id: DocumentId) -> Response:
     history = _history(session, document_id)
     body = "\ufeff" + _csv_line(list(HISTORY_COLUMNS))
     for version in history["versions"]:
@@ -132,7 +133,7 @@ def export_history_csv(session: SessionDep, document_id: int) -> Response:
 
 
 @router.get("/export/documents/{document_id}/history.json", summary="A document's versions as JSON")
-def export_history_json(session: SessionDep, document_id: int) -> Response:
+def export_history_json(session: SessionDep, document_id: DocumentId) -> Response:
     history = _history(session, document_id)
     return Response(
         json.dumps(history, ensure_ascii=False, indent=2),
@@ -144,10 +145,30 @@ def export_history_json(session: SessionDep, document_id: int) -> Response:
 # --- Atom -----------------------------------------------------------------------------------------
 
 
+# Everything XML 1.0 does not allow in a document (its production `Char`): C0 controls other than
+# tab, LF and CR; surrogates (lone ones: Python strings can hold them); U+FFFE and U+FFFF.
+_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_char(match: re.Match[str]) -> str:
+    # Controls are dropped (as before); the other invalid characters leave a visible U+FFFD.
+    return "" if match.group() < " " else "\ufffd"
+
+
+def xml_safe(value: Any) -> str:
+    """`value` as text XML 1.0 can carry: page text is untrusted, and one U+FFFF in one title
+    would make the whole feed unreadable to every feed reader."""
+    return _XML_INVALID.sub(_xml_char, str(value or ""))
+
+
 def _xml_text(value: Any) -> str:
-    """Escaped for XML, without the control characters XML 1.0 forbids (page text is untrusted)."""
-    text = "".join(ch for ch in str(value or "") if ch in "\t\n\r" or ord(ch) >= 0x20)
-    return xml_escape(text)
+    """Escaped for XML element content, without the characters XML 1.0 forbids."""
+    return xml_escape(xml_safe(value))
+
+
+def _xml_attr(value: Any) -> str:
+    """A quoted XML attribute value, without the characters XML 1.0 forbids."""
+    return quoteattr(xml_safe(value))
 
 
 def _entry(request: Request, event: dict[str, Any]) -> str:
@@ -161,9 +182,9 @@ def _entry(request: Request, event: dict[str, Any]) -> str:
         f"<id>{_xml_text(absolute(request, '/changes') + '#change-' + str(event['id']))}</id>"
         f"<title>{_xml_text(title)}</title>"
         f"<updated>{_xml_text(event['detected_at'])}</updated>"
-        f'<link rel="alternate" type="text/html" href={quoteattr(link)}/>'
-        f"<category term={quoteattr(event['kind'])}/>"
-        f'<category term={quoteattr(event["source"])} label="source"/>'
+        f'<link rel="alternate" type="text/html" href={_xml_attr(link)}/>'
+        f"<category term={_xml_attr(event['kind'])}/>"
+        f'<category term={_xml_attr(event["source"])} label="source"/>'
         f"<summary>{_xml_text(event['summary'])}</summary>"
         "</entry>"
     )
@@ -179,8 +200,8 @@ def _feed(request: Request, session: Any, where: ChangeFilter, title: str) -> Re
         f"<id>{_xml_text(self_url)}</id>"
         f"<title>{_xml_text(title)}</title>"
         f"<updated>{_xml_text(updated)}</updated>"
-        f'<link rel="self" href={quoteattr(self_url)}/>'
-        f'<link rel="alternate" type="text/html" href={quoteattr(absolute(request, "/changes", source=where.source))}/>'
+        f'<link rel="self" href={_xml_attr(self_url)}/>'
+        f'<link rel="alternate" type="text/html" href={_xml_attr(absolute(request, "/changes", source=where.source))}/>'
         "<author><name>PolicyWatch</name></author>"
         + "".join(_entry(request, e) for e in events)
         + "</feed>\n"

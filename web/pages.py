@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from policywatch.classify import diff_versions
 from storage.queries import (
     changes_per_day,
     document_detail,
@@ -19,11 +19,12 @@ from storage.queries import (
     source_health,
 )
 from web.charts import colour_for, day_range, stacked_bars_svg, timeline_svg
-from web.deps import FilterDep, PageDep, SessionDep
-from web.diffview import change_counts, diff_sections
+from web.deps import DocumentId, FilterDep, NewVersionId, OldVersionId, PageDep, SessionDep, VersionId
+from web.diffs import ComputedDiff, Pair, diff_of
+from web.diffview import change_counts, fold
 from web.highlight import mark_hits
 from web.links import href
-from web.params import EVENT_KINDS, kept
+from web.params import EVENT_KINDS, checked_id, kept
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,7 +69,7 @@ def _event_link(request: Request, event: dict[str, Any]) -> str | None:
 
 
 @router.get("/documents/{document_id}", response_class=HTMLResponse)
-def document_page(request: Request, session: SessionDep, document_id: int) -> Response:
+def document_page(request: Request, session: SessionDep, document_id: DocumentId) -> Response:
     detail = document_detail(session, document_id)
     if detail is None:
         raise HTTPException(status_code=404, detail=f"no document {document_id}")
@@ -94,7 +95,7 @@ def document_page(request: Request, session: SessionDep, document_id: int) -> Re
 
 
 @router.get("/versions/{version_id}", response_class=HTMLResponse)
-def version_page(request: Request, session: SessionDep, version_id: int) -> Response:
+def version_page(request: Request, session: SessionDep, version_id: VersionId) -> Response:
     version = get_version(session, version_id)
     if version is None:
         raise HTTPException(status_code=404, detail=f"no version {version_id}")
@@ -108,36 +109,24 @@ def diff_form(
     new: Annotated[int, Query(description="new version id")],
     mode: str = "side",
 ) -> Response:
+    for version in (old, new):
+        checked_id(version, "version")  # ids beyond 64 bits: 404 here, not a redirect to one
     return RedirectResponse(href(request, f"/diff/{old}/{new}", mode=mode), status_code=303)
 
 
-@router.get("/diff/{old_id}/{new_id}", response_class=HTMLResponse)
-def diff_page(
-    request: Request,
-    session: SessionDep,
-    old_id: int,
-    new_id: int,
-    mode: Annotated[str, Query(pattern="^(side|inline)$")] = "side",
-    context: Annotated[int, Query(ge=0, le=50)] = 2,
-) -> Response:
-    old, new = get_version(session, old_id), get_version(session, new_id)
-    missing = [str(i) for i, v in ((old_id, old), (new_id, new)) if v is None]
-    if missing:
-        raise HTTPException(status_code=404, detail=f"no version {', '.join(missing)}")
-    assert old is not None and new is not None
-    diff = diff_versions(old, new)
-    document = document_detail(session, new.document_id)
+def _diff_response(request: Request, pair: Pair, computed: ComputedDiff, mode: str, context: int) -> Response:
+    old_id, new_id = pair.old.id, pair.new.id
     return render(
         request,
         "diff.html",
         {
-            "old": old,
-            "new": new,
-            "doc": document,
-            "same_document": old.document_id == new.document_id,
-            "diff": diff,
-            "sections": diff_sections(diff, context),
-            "counts": change_counts(diff),
+            "old": pair.old,
+            "new": pair.new,
+            "doc": pair.document,
+            "same_document": pair.old.document_id == pair.new.document_id,
+            "diff": computed.diff,
+            "sections": fold(computed.rows, context),
+            "counts": change_counts(computed.diff),
             "mode": mode,
             "context": context,
             "side_url": href(request, f"/diff/{old_id}/{new_id}", mode="side", context=context),
@@ -145,6 +134,20 @@ def diff_page(
             "json_url": href(request, f"/api/diff/{old_id}/{new_id}"),
         },
     )
+
+
+@router.get("/diff/{old_id}/{new_id}", response_class=HTMLResponse)
+async def diff_page(
+    request: Request,
+    old_id: OldVersionId,
+    new_id: NewVersionId,
+    mode: Annotated[str, Query(pattern="^(side|inline)$")] = "side",
+    context: Annotated[int, Query(ge=0, le=50)] = 2,
+) -> Response:
+    # Versions read on a request thread, the diff computed once on a thread of its own (web.diffs),
+    # the page (large for a large document) rendered on a request thread: never on the event loop.
+    pair, computed = await diff_of(request, old_id, new_id, with_document=True)
+    return await run_in_threadpool(_diff_response, request, pair, computed, mode, context)
 
 
 @router.get("/search", response_class=HTMLResponse)

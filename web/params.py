@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,15 @@ from storage.queries import ChangeFilter
 EVENT_KINDS = ("new", "changed", "removed", "restored", "republished")
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
+# Ids are 64-bit signed integers in both databases (SQLite's INTEGER, PostgreSQL's BIGINT): a
+# larger number names nothing, and binding it fails (SQLite: OverflowError; PostgreSQL: out of range).
+MAX_ID = 2**63 - 1
+# Rows skipped by the deepest page: any page beyond the last row is simply empty.
+MAX_OFFSET = 2**62
+# Bounds of the dates a filter can name once in UTC: datetime's range (years 1 to 9999).
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+_SIGNED_YEAR = re.compile(r"([+-]?)(\d{4,})-")
 
 _TRUE = {"1", "true", "yes", "y", "relevant"}
 _FALSE = {"0", "false", "no", "n", "irrelevant"}
@@ -22,20 +32,74 @@ def bad_request(message: str) -> HTTPException:
     return HTTPException(status_code=400, detail=message)
 
 
+def not_found(what: str, value: object) -> HTTPException:
+    return HTTPException(status_code=404, detail=f"no {what} {value}")
+
+
+def checked_id(value: int, what: str) -> int:
+    """An id as the store can hold it; anything else (0, negative, beyond 64 bits) names nothing."""
+    if not 1 <= value <= MAX_ID:
+        raise not_found(what, value)
+    return value
+
+
+def document_ref(ref: str) -> str:
+    """A document reference (`/api/history?ref=`) the store can look up: an id in range, written in
+    any decimal digits (full-width １２ is 12), or a URL; otherwise 404."""
+    ref = ref.strip()
+    if "\x00" in ref:
+        raise not_found("document", repr(ref))
+    if ref.isdigit():
+        try:
+            number = int(ref)  # decimal digits of any script; superscripts like ² are not
+        except ValueError:
+            raise not_found("document", repr(ref)) from None
+        return str(checked_id(number, "document"))
+    return ref
+
+
+def no_nul(value: str | None, name: str) -> str | None:
+    """Text parameters compared in the database: PostgreSQL text cannot hold NUL."""
+    if value is not None and "\x00" in value:
+        raise bad_request(f"{name}: contains a NUL character")
+    return value
+
+
+def _year_checked(raw: str, name: str) -> str:
+    """ISO-8601's expanded years (+275760-09-13, 10000-01-01, 0000-…, -0001-…) are outside the
+    years 1-9999 dates can have here: say so instead of "not a date"."""
+    match = _SIGNED_YEAR.match(raw)
+    if match is None:
+        return raw
+    sign, digits = match.groups()
+    year = -int(digits) if sign == "-" else int(digits)
+    if not 1 <= year <= 9999:
+        raise bad_request(
+            f"{name}: year {year} is out of range: dates go from 0001-01-01 to 9999-12-31 (got {raw!r})"
+        )
+    return raw[1:] if sign == "+" else raw
+
+
 def parse_when(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
-    """An ISO-8601 date or date-time (UTC when no zone). A bare date as an upper bound means the
-    whole day: `until=2026-11-23` includes events of that day."""
+    """An ISO-8601 date or date-time (UTC when no zone), in UTC. A bare date as an upper bound means
+    the whole day: `until=2026-11-23` includes events of that day. A date that is valid but whose
+    UTC time (or the day after it) falls outside years 1-9999 becomes the earliest or latest instant
+    there is: `since=9999-12-31T23:59:59-05:00` matches nothing, `until=9999-12-31` everything."""
     if value is None or not value.strip():
         return None
-    raw = value.strip()
+    raw = _year_checked(value.strip(), name)
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
         raise bad_request(f"{name}: not an ISO-8601 date or date-time: {raw!r}") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    if end_of_day and len(raw) == 10:
-        parsed += timedelta(days=1)
+    try:
+        parsed = parsed.astimezone(UTC)
+        if end_of_day and len(raw) == 10:
+            parsed += timedelta(days=1)
+    except OverflowError:
+        return LATEST if parsed.year >= 9999 else EARLIEST
     return parsed
 
 
@@ -63,7 +127,7 @@ def change_filter(
     return ChangeFilter(
         since=parse_when(since, "since"),
         until=parse_when(until, "until", end_of_day=True),
-        source=source or None,
+        source=no_nul(source, "source") or None,
         kind=kind or None,
         relevant=parse_relevant(relevant),
     )
@@ -78,7 +142,8 @@ class Page:
 
     @property
     def offset(self) -> int:
-        return (self.number - 1) * self.size
+        # A page beyond 64-bit offsets is as empty as any page past the last row.
+        return min((self.number - 1) * self.size, MAX_OFFSET)
 
     @property
     def fetch(self) -> int:
