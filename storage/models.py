@@ -79,10 +79,20 @@ class Source(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # How many document links the listings gave last time: a listing that suddenly gives none is broken.
     last_listing_links: Mapped[int | None] = mapped_column(Integer)
+    # New URLs found but left for a later cycle (over the host budget or max_documents), in order:
+    # fetched first next time even if the listing has moved on (policywatch.pipeline.plan_source).
+    pending_urls: Mapped[list[str] | None] = mapped_column(JSON)
+    # The document URLs the listings showed last cycle (a document just dropped off them while new
+    # URLs appeared may have moved: it is checked before them).
+    listed_urls: Mapped[list[str] | None] = mapped_column(JSON)
+    # The last cycle's re-check report (policywatch.pipeline.CycleSummary.freshness), for the dashboard.
+    freshness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Document(Base):
     __tablename__ = "documents"
+    # The check counters have server defaults: not read back after an INSERT (see below).
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"), index=True)
@@ -106,6 +116,15 @@ class Document(Base):
     # its overflow pages), on every unchanged page of every cycle. The version row catches up when
     # it is superseded.
     version_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The check history policywatch.schedule decides the next check from: successful checks (the
+    # first fetch included), those that found the text or title changed, those answered 304, and
+    # the re-checks since its removal that found it still gone. A fetch error is not a check.
+    # Server defaults only: an INSERT that leaves them unset names no such column, so code that
+    # writes documents works on a store not yet upgraded to 0009 (as for extractor_revision).
+    checks: Mapped[int] = mapped_column(Integer, server_default="1")
+    changes: Mapped[int] = mapped_column(Integer, server_default="0")
+    not_modified_checks: Mapped[int] = mapped_column(Integer, server_default="0")
+    removed_checks: Mapped[int] = mapped_column(Integer, server_default="0")
 
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document",

@@ -431,6 +431,13 @@ def source_health(session: Session, since: datetime) -> list[dict[str, Any]]:
     attempt = aliased(FetchAttempt)
     for row in session.scalars(select(attempt).join(latest, latest.c.id == attempt.id)):
         last_errors[row.source_id] = row
+    oldest_checks = dict(
+        session.execute(
+            select(Document.source_id, func.min(Document.last_checked_at))
+            .where(Document.status == "active")
+            .group_by(Document.source_id)
+        ).all()
+    )
     out = []
     for source in session.scalars(select(Source).order_by(Source.id)):
         stat = stats.get(source.id)
@@ -447,6 +454,10 @@ def source_health(session: Session, since: datetime) -> list[dict[str, Any]]:
                 "attempts": attempts,
                 "errors": errors,
                 "error_rate": round(errors / attempts, 4) if attempts else None,
+                # Re-checks: the oldest check of an active document now, and the last cycle's report
+                # (due, re-checked, deferred, share within their interval, budget use per host).
+                "oldest_check_at": iso(oldest_checks.get(source.id)),
+                "freshness": source.freshness,
                 "last_error": (
                     {
                         "at": iso(error.fetched_at),

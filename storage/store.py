@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import String, bindparam, func, insert, select, update
+from sqlalchemy import Integer, String, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from extraction.content import EXTRACTOR_REVISION
@@ -69,6 +69,14 @@ class KnownDocument:
     etag: str | None
     last_modified: str | None
     page_fingerprint: str | None = None
+    # The check history (Document.checks ...), for policywatch.schedule.
+    first_seen_at: datetime | None = None
+    last_checked_at: datetime | None = None
+    checks: int = 1
+    changes: int = 0
+    not_modified_checks: int = 0
+    removed_checks: int = 0
+    published_at: str | None = None  # the current version's publication date (YYYY-MM-DD), if any
 
 
 @dataclass(frozen=True)
@@ -104,12 +112,18 @@ def known_documents(session: Session, source_id: str) -> dict[str, KnownDocument
             Document.etag,
             Document.last_modified,
             Document.page_fingerprint,
-        ).where(Document.source_id == source_id)
+            Document.first_seen_at,
+            Document.last_checked_at,
+            Document.checks,
+            Document.changes,
+            Document.not_modified_checks,
+            Document.removed_checks,
+            DocumentVersion.published_at,
+        )
+        .outerjoin(DocumentVersion, DocumentVersion.id == Document.current_version_id)
+        .where(Document.source_id == source_id)
     ).all()
-    by_id = {
-        row.id: KnownDocument(row.id, row.url, row.status, row.etag, row.last_modified, row.page_fingerprint)
-        for row in rows
-    }
+    by_id = {row.id: KnownDocument(**row._asdict()) for row in rows}
     result = {doc.url: doc for doc in by_id.values()}
     if by_id:
         aliases = session.execute(
@@ -201,6 +215,8 @@ def record_seen_again(session: Session, seen: list[SeenAgain]) -> None:
         .values(
             last_checked_at=bindparam("checked_at"),
             version_seen_at=bindparam("checked_at"),
+            checks=Document.checks + 1,
+            not_modified_checks=Document.not_modified_checks + bindparam("not_modified", type_=Integer()),
             etag=func.coalesce(bindparam("new_etag", type_=String()), Document.etag),
             last_modified=func.coalesce(
                 bindparam("new_last_modified", type_=String()), Document.last_modified
@@ -212,6 +228,7 @@ def record_seen_again(session: Session, seen: list[SeenAgain]) -> None:
                 "checked_at": s.fetch.fetched_at,
                 "new_etag": s.fetch.etag,
                 "new_last_modified": s.fetch.last_modified,
+                "not_modified": int(s.outcome == "not_modified"),
             }
             for s in seen
         ],
@@ -224,12 +241,15 @@ def record_seen_again(session: Session, seen: list[SeenAgain]) -> None:
 def mark_removed(session: Session, document_id: int, fetch: FetchRecord) -> Document | None:
     """Confirmed gone: returns the document when this is news (it was active), else None."""
     doc = session.get(Document, document_id)
-    if doc is None or doc.status == "removed":
-        if doc is not None:
-            doc.last_checked_at = fetch.fetched_at
+    if doc is None:
+        return None
+    doc.checks += 1
+    doc.last_checked_at = fetch.fetched_at
+    if doc.status == "removed":
+        doc.removed_checks += 1  # still gone: the next re-check waits longer (policywatch.schedule)
         return None
     doc.status = "removed"
-    doc.last_checked_at = fetch.fetched_at
+    doc.removed_checks = 0
     doc.etag = doc.last_modified = None
     return doc
 
@@ -286,6 +306,9 @@ def record_content(
         moved_from = _move(session, doc, final_url, now)
 
     was_removed = doc.status == "removed"
+    if doc.current_version_id is not None:
+        doc.checks += 1  # a new document's first fetch is its first check (the column's default)
+    doc.removed_checks = 0
     doc.status = "active"
     doc.last_checked_at = now
     doc.etag, doc.last_modified = fetch.etag, fetch.last_modified
@@ -300,6 +323,7 @@ def record_content(
         return ContentOutcome("unchanged", doc, old, old, was_removed, moved_from)
     if old is not None:
         old.last_seen_at = old.seen_until  # superseded: its row takes its last sighting for good
+        doc.changes += 1
 
     normalised = content.normalised_paragraphs
     version = DocumentVersion(
