@@ -1,9 +1,12 @@
 """PolicyWatch DAGs: one per configured source, alert delivery, and the daily digest.
 
 Each source DAG reads like the pipeline it runs:
-    discover → known_document_batches → fetch_and_version (mapped over batches of known documents)
-             → new_document_batches → fetch_and_version_new (mapped over batches of new documents)
+    discover → new_document_batches → fetch_and_version_new (mapped over batches of new documents)
+             → due_document_batches → fetch_and_version (mapped over batches of known documents due)
              → detect_changes → queue_alerts ⇒ Asset policywatch://events ⇒ policywatch_deliver
+
+New documents go first: their events are committed before any re-check starts. Trigger a run with
+the parameter `full: true` to re-check every known document of the source, due or not.
 
 The work is done by plain functions in policywatch.tasks, the same code as the `policywatch` CLI.
 A broken configuration raises here, so it shows as this file's import error in the Airflow UI.
@@ -15,10 +18,10 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from policywatch import tasks
-from policywatch.airflow_setup import host_pool
+from policywatch.airflow_setup import document_pool, listing_pool
 from policywatch.config import SourceConfig, load_config
 
 CONFIG_PATH = os.environ.get("POLICYWATCH_CONFIG") or None
@@ -67,14 +70,15 @@ def source_doc(source: SourceConfig) -> str:
     urls = "\n".join(f"- {u}" for u in source.configured_urls)
     return (
         f"### {source.name}\n\nSource `{source.id}`, schedule `{source.schedule}`, "
-        f"pool `{host_pool(source)}`, at least {source.min_delay_s:g} s between requests to a host.\n\n"
+        f"pools `{listing_pool(source)}` (listings) and `{document_pool(source)}` (documents), at least "
+        f"{source.min_delay_s:g} s between requests to a host.\n\n"
         f"**URLs**\n\n{urls}\n\nEach task returns its counts (fetched, not modified, unchanged, new, changed, "
         "removed, errors): see the task's XCom and log."
     )
 
 
 def build_source_dag(source: SourceConfig) -> Any:
-    pool = host_pool(source)
+    documents_pool = document_pool(source)
 
     @dag(
         dag_id=f"policywatch_{source.id}",
@@ -85,42 +89,43 @@ def build_source_dag(source: SourceConfig) -> Any:
         default_args=default_args(),
         doc_md=source_doc(source),
         tags=["policywatch", "source"],
+        params={"full": Param(False, type="boolean", description="re-check every known document")},
     )
     def source_dag() -> None:
-        @task(pool=pool)
+        @task(pool=listing_pool(source))
         def discover() -> dict[str, Any]:
-            return tasks.discover_source(source.id, CONFIG_PATH)
+            full = bool(get_current_context()["params"].get("full", False))
+            return tasks.discover_source(source.id, CONFIG_PATH, full=full)
 
         @task
-        def known_document_batches(plan: dict[str, Any]) -> list[list[dict[str, Any]]]:
-            return plan["known_batches"]
+        def new_document_batches(plan: dict[str, Any]) -> list[dict[str, Any]]:
+            return plan["new_batches"]
 
-        @task(pool=pool)
-        def fetch_and_version(targets: list[dict[str, Any]], plan: dict[str, Any]) -> dict[str, Any]:
-            return tasks.process_batch(source.id, targets, plan["silent"], CONFIG_PATH)
+        # all_done: a failed batch of new documents does not hold back the re-checks.
+        @task(trigger_rule="all_done")
+        def due_document_batches(plan: dict[str, Any]) -> list[dict[str, Any]]:
+            return plan["due_batches"]
+
+        @task(pool=documents_pool)
+        def fetch_and_version(batch: dict[str, Any]) -> dict[str, Any]:
+            return tasks.process_batch(batch, CONFIG_PATH)
 
         @task(trigger_rule="none_failed")
-        def new_document_batches(plan: dict[str, Any]) -> list[list[dict[str, Any]]]:
-            return tasks.new_batches(plan, CONFIG_PATH)
-
-        @task(trigger_rule="none_failed")
-        def detect_changes(plan: dict[str, Any], known: list[dict], fresh: list[dict]) -> dict[str, Any]:
-            return tasks.finish(plan, [*known, *fresh])
+        def detect_changes(plan: dict[str, Any], fresh: list[dict], due: list[dict]) -> dict[str, Any]:
+            return tasks.finish(plan, [*fresh, *due])
 
         @task(outlets=[EVENTS])
         def queue_alerts(changes: dict[str, Any]) -> dict[str, Any]:
             return tasks.alert_counts(changes)
 
         plan = discover()
-        known = fetch_and_version.partial(plan=plan).expand(targets=known_document_batches(plan))
-        fresh_batches = new_document_batches(plan)
-        known >> fresh_batches
-        fresh = (
-            fetch_and_version.override(task_id="fetch_and_version_new", trigger_rule="none_failed")
-            .partial(plan=plan)
-            .expand(targets=fresh_batches)
+        fresh = fetch_and_version.override(task_id="fetch_and_version_new").expand(
+            batch=new_document_batches(plan)
         )
-        queue_alerts(detect_changes(plan, known, fresh))
+        due_batches = due_document_batches(plan)
+        fresh >> due_batches  # the re-checks start once the new documents are recorded
+        due = fetch_and_version.override(trigger_rule="none_failed").expand(batch=due_batches)
+        queue_alerts(detect_changes(plan, fresh, due))
 
     return source_dag()
 

@@ -1,7 +1,7 @@
 """Prepare an Airflow installation for PolicyWatch: one pool per watched host (politeness).
 
 Used by `make run` and by the docker-compose init container: `python -m policywatch.airflow_setup`.
-No Airflow import at module level, so the DAG file and tests can use `host_pool` cheaply.
+No Airflow import at module level, so the DAG file and tests can use the pool names cheaply.
 """
 
 from __future__ import annotations
@@ -15,16 +15,29 @@ from urllib.parse import urlsplit
 from policywatch.config import Config, SourceConfig, load_config
 
 
-def host_pool(source: SourceConfig) -> str:
-    """One pool per host: with one slot, batches for one host never run at once."""
-    host = urlsplit(source.configured_urls[0]).hostname or "unknown"
-    return "policywatch_" + re.sub(r"[^a-z0-9]+", "_", host.lower()).strip("_")
+def pool_name(host: str) -> str:
+    """One pool per host: with one slot, two batches that fetch from one host never run at once."""
+    return "policywatch_" + (re.sub(r"[^a-z0-9]+", "_", host.lower()).strip("_") or "unknown")
+
+
+def listing_pool(source: SourceConfig) -> str:
+    """The pool of the source's discovery: the host of its first configured URL."""
+    return pool_name(urlsplit(source.configured_urls[0]).hostname or "")
+
+
+def document_pool(source: SourceConfig) -> str:
+    """The pool of the source's document batches: the host its documents are fetched from
+    (`document_hosts`, else its configured URLs'), so two sources whose documents live on
+    www.gov.cn share one pool whatever hosts their listings are on."""
+    hosts = source.fetch_hosts
+    return pool_name(hosts[0]) if hosts else listing_pool(source)
 
 
 def pools(config: Config) -> dict[str, str]:
     result: dict[str, str] = {}
     for source in config.sources:
-        result.setdefault(host_pool(source), urlsplit(source.configured_urls[0]).hostname or "")
+        for host in (*source.fetch_hosts, urlsplit(source.configured_urls[0]).hostname or ""):
+            result.setdefault(pool_name(host), host)
     return result
 
 

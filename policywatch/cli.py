@@ -38,8 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="one full cycle: discover, fetch, version, diff, classify, alert")
+    run = sub.add_parser(
+        "run",
+        help="one cycle: discover, fetch new documents first, re-check the known ones that are due, "
+        "version, diff, classify, alert",
+    )
     run.add_argument("--source", action="append", metavar="ID", help="only this source (repeatable)")
+    run.add_argument(
+        "--full",
+        action="store_true",
+        help="re-check every known document, due or not, with no per-host budget",
+    )
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(func=cmd_run)
 
@@ -202,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     smtp = _smtp_settings()  # a malformed POLICYWATCH_SMTP_URL is bad configuration: exit 2 before the run
     from policywatch.pipeline import run_cycle
 
-    summary = run_cycle(config, _engine(), source_ids=args.source)
+    summary = run_cycle(config, _engine(), source_ids=args.source, full=args.full)
     if args.json:
         _print_json(summary.to_json())
         if smtp is None and summary.alerts_pending:
@@ -214,6 +223,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{summary.changed} changed, {summary.removed} removed, {summary.restored} restored, "
         f"{summary.republished} republished, {summary.baseline} baseline, {summary.errors} error(s)"
     )
+    from policywatch.planning import freshness_line
+
+    for source_id, fresh in summary.freshness.items():
+        print(freshness_line(source_id, fresh))
     for failure in summary.failures[:20]:
         print(failure_line(failure))
     if len(summary.failures) > 20:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
+from policywatch.schedule import RecheckPolicy, schedule_interval_s
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "sources.yaml"
@@ -75,6 +76,41 @@ class ListingConfig:
 
 
 @dataclass(frozen=True)
+class RecheckConfig:
+    """`recheck:` of `settings` (every source's defaults) or of a source (overrides, key by key).
+
+    None: derived (policywatch.schedule): the minimum interval is the source's schedule interval, the
+    maximum 7 days, the budget what the politeness delay lets one host answer in 80% of a cycle.
+    """
+
+    min_interval_s: float | None = None  # never re-check a document sooner than this
+    max_interval_s: float | None = None  # never wait longer than this, however dormant the page
+    fresh_age_s: float | None = None  # documents younger than this are re-checked every cycle
+    request_cost_s: float | None = None  # the detection delay one request is worth (see schedule)
+    budget: int | None = None  # requests to one host per cycle (listing pages included)
+    budget_fraction: float | None = None  # the share of a cycle's interval the budget may fill
+    # Spend what the budget leaves after the due documents on those due soonest (None: yes). Off:
+    # only due documents are re-checked, however much budget is left.
+    early: bool | None = None
+
+    POLICY_KEYS = ("min_interval_s", "max_interval_s", "fresh_age_s", "request_cost_s")
+
+    def over(self, defaults: RecheckConfig) -> RecheckConfig:
+        """These values, and `defaults`' where these have none."""
+        return RecheckConfig(
+            **{
+                name: getattr(self, name) if getattr(self, name) is not None else getattr(defaults, name)
+                for name in self.__dataclass_fields__
+            }
+        )
+
+    def policy(self, schedule: str) -> RecheckPolicy:
+        """The re-check policy of a source run on `schedule` (ValueError if the values disagree)."""
+        overrides = {k: getattr(self, k) for k in self.POLICY_KEYS if getattr(self, k) is not None}
+        return RecheckPolicy.for_schedule(schedule, **overrides)
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     id: str
     name: str
@@ -91,6 +127,25 @@ class SourceConfig:
     allow_private: bool | None = None  # None: decided from the configured URLs
     listings: tuple[ListingConfig, ...] = ()  # JSON / RSS / paginated listings (listing_urls: plain HTML)
     preset: str | None = None  # extraction preset (extraction.presets); sets content_selector
+    recheck: RecheckConfig = field(default_factory=RecheckConfig)  # settings' recheck: under its own
+    # The hosts the documents are fetched from, when not those of the configured URLs (a listing on
+    # a search API, documents on www.gov.cn): Airflow's pools and the host budgets are per host.
+    document_hosts: tuple[str, ...] = ()
+
+    @property
+    def recheck_policy(self) -> RecheckPolicy:
+        return self.recheck.policy(self.schedule)
+
+    @property
+    def fetch_hosts(self) -> tuple[str, ...]:
+        """Where the documents are expected: `document_hosts`, else the configured URLs' hosts."""
+        if self.document_hosts:
+            return self.document_hosts
+        hosts = (
+            urlsplit(u).hostname or ""
+            for u in (*self.pages, *self.listing_urls, *(x.url for x in self.listings))
+        )
+        return tuple(dict.fromkeys(h for h in hosts if h))
 
     @property
     def configured_urls(self) -> tuple[str, ...]:
@@ -132,6 +187,7 @@ class Settings:
     # Airflow's execution_timeout for the pipeline's tasks: a backstop, under the hourly schedule,
     # for whatever the per-request deadlines do not bound (a task past it is failed and retried).
     task_timeout_s: float = 55 * 60
+    recheck: RecheckConfig = field(default_factory=RecheckConfig)
     relevance: RelevanceClassifier = field(default_factory=lambda: DEFAULT_CLASSIFIER)
 
 
@@ -324,6 +380,8 @@ class _Validator:
                 "allow_private": False,
                 "listings": False,
                 "preset": False,
+                "recheck": False,
+                "document_hosts": False,
             },
         )
         source_id = self.string(v["id"], f"{key}.id")
@@ -388,6 +446,26 @@ class _Validator:
         def opt(name: str, read: Any, default: Any) -> Any:
             return read(v[name], f"{key}.{name}") if name in v else default
 
+        schedule = opt("schedule", self.string, "@hourly")
+        try:
+            schedule_interval_s(schedule)
+        except ValueError as exc:
+            raise self.fail(str(exc), f"{key}.schedule", v["schedule"]) from exc
+        recheck = settings.recheck
+        if "recheck" in v:
+            recheck = self.recheck(v["recheck"], f"{key}.recheck").over(settings.recheck)
+        try:
+            recheck.policy(schedule)
+        except ValueError as exc:
+            where = "recheck" if "recheck" in v else "schedule" if "schedule" in v else "id"
+            raise self.fail(f"{exc} (schedule {schedule!r})", f"{key}.{where}", v.get(where, node)) from exc
+        document_hosts = ()
+        if "document_hosts" in v:
+            document_hosts = tuple(
+                self.host(n, f"{key}.document_hosts[{i}]")
+                for i, n in enumerate(self.sequence(v["document_hosts"], f"{key}.document_hosts"))
+            )
+
         return SourceConfig(
             id=source_id,
             name=self.string(v["name"], f"{key}.name") or source_id,
@@ -399,11 +477,51 @@ class _Validator:
             encoding=encoding,
             max_documents=opt("max_documents", lambda n, k: self.integer(n, k, allow_null=True), None),
             concurrency=opt("concurrency", self.integer, settings.concurrency),
-            schedule=opt("schedule", self.string, "@hourly"),
+            schedule=schedule,
             allow_private=opt("allow_private", self.boolean, None),
             listings=listings,
             preset=preset,
+            recheck=recheck,
+            document_hosts=document_hosts,
         )
+
+    def host(self, node: yaml.Node, key: str) -> str:
+        value = (self.string(node, key) or "").strip().lower().rstrip(".")
+        if not re.fullmatch(
+            r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?", value
+        ):
+            raise self.fail(f"not a host name: {value!r} (e.g. www.gov.cn)", key, node)
+        return value.split(":", 1)[0]
+
+    def recheck(self, node: yaml.Node, key: str) -> RecheckConfig:
+        v = self.mapping(node, key, {name: False for name in RecheckConfig.__dataclass_fields__})
+
+        def seconds(name: str) -> float | None:
+            return self.number(v[name], f"{key}.{name}", minimum=1) if name in v else None
+
+        budget = self.integer(v["budget"], f"{key}.budget") if "budget" in v else None
+        fraction = None
+        if "budget_fraction" in v:
+            fraction = self.number(v["budget_fraction"], f"{key}.budget_fraction", minimum=0.01)
+            if fraction > 1:
+                raise self.fail("must be a number in (0, 1]", f"{key}.budget_fraction", v["budget_fraction"])
+        config = RecheckConfig(
+            min_interval_s=seconds("min_interval_s"),
+            max_interval_s=seconds("max_interval_s"),
+            fresh_age_s=seconds("fresh_age_s"),
+            request_cost_s=seconds("request_cost_s"),
+            budget=budget,
+            budget_fraction=fraction,
+            early=self.boolean(v["early"], f"{key}.early") if "early" in v else None,
+        )
+        if (
+            None not in (config.min_interval_s, config.max_interval_s)
+            and config.min_interval_s > config.max_interval_s
+        ):  # type: ignore[operator]
+            raise self.fail(
+                "min_interval_s must not exceed max_interval_s", f"{key}.min_interval_s", v["min_interval_s"]
+            )
+        return config
 
     def field_paths(self, node: yaml.Node, key: str) -> tuple[str, ...]:
         """A dotted path in a JSON item, or a list of them (the first one present wins)."""
@@ -560,6 +678,7 @@ class _Validator:
                 "max_pages": False,
                 "processes": False,
                 "task_timeout_s": False,
+                "recheck": False,
                 "relevance": False,
             },
         )
@@ -585,6 +704,7 @@ class _Validator:
             max_pages=opt("max_pages", self.integer),
             processes=opt("processes", self.integer),
             task_timeout_s=opt("task_timeout_s", lambda n, k: self.number(n, k, minimum=60)),
+            recheck=self.recheck(v["recheck"], f"{key}.recheck") if "recheck" in v else d.recheck,
             relevance=self.relevance(v["relevance"], f"{key}.relevance") if "relevance" in v else d.relevance,
         )
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +45,7 @@ from policywatch.identity import (
 )
 from policywatch.locking import SourceBusy, source_lock
 from policywatch.observe import Observation, Target, make_fetcher, observe_all, use_processes
+from policywatch.planning import schedule_checks, url_host
 from policywatch.reextract import refresh_current_version
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage import store
@@ -61,6 +64,8 @@ log = logging.getLogger(__name__)
 DOCUMENTS_PER_TRANSACTION = 50
 SEEN_BATCH = 200
 MAX_TRANSACTION_S = 5.0
+# New URLs a source remembers across cycles when its budget leaves them for later.
+MAX_PENDING_URLS = 10_000
 
 
 @dataclass
@@ -80,16 +85,28 @@ class CycleSummary:
     alerts_sent: int = 0
     alerts_pending: int = 0
     succeeded: int = 0  # documents checked without a fetch error (304s and removals included)
+    # Re-check scheduling (policywatch.schedule): known documents due this cycle, those re-checked
+    # (planned), those left for a later cycle by the host budget or max_documents, and new URLs left.
+    due: int = 0
+    rechecked: int = 0
+    deferred: int = 0
+    new_deferred: int = 0
+    early: int = 0  # not due yet, re-checked with what the budget left (recheck.early)
     failures: list[dict[str, str]] = field(default_factory=list)
     # CPU seconds per stage: fetch (the fetch workers' threads), extract, version, diff (classify,
     # events and alert queueing; the processing thread); fetch_wall: summed request wall time.
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # Per source: documents, due, rechecked, deferred, fresh_share (checked within their interval
+    # when the cycle started), oldest_check_age_s (after it), budget and budget_used per host.
+    freshness: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, other: CycleSummary) -> None:
         for name, value in asdict(other).items():
             if isinstance(value, int):
                 setattr(self, name, getattr(self, name) + value)
         self.failures.extend(other.failures)
+        for source_id, values in other.freshness.items():
+            self.freshness.setdefault(source_id, {}).update(values)
         for stage, seconds in other.stage_seconds.items():
             self.time(stage, seconds)
 
@@ -133,8 +150,12 @@ def run_cycle(
     engine: Engine,
     source_ids: Sequence[str] | None = None,
     fetcher: Fetcher | None = None,
+    *,
+    full: bool = False,
 ) -> CycleSummary:
-    """Run every selected source once; the database must be reachable (else DBAPIError propagates)."""
+    """Run every selected source once; the database must be reachable (else DBAPIError propagates).
+
+    `full`: re-check every known document, whether due or not, with no budget."""
     ensure_schema(engine)
     factory = session_factory(engine)
     # Subscribers live in the database (what was sent survives config edits): bring them up to date.
@@ -145,7 +166,7 @@ def run_cycle(
     summary = CycleSummary()
     try:
         for source in sources:
-            summary.add(run_source(source, config, factory, fetcher))
+            summary.add(run_source(source, config, factory, fetcher, full=full))
     finally:
         if own_fetcher:
             fetcher.close()
@@ -156,22 +177,23 @@ def run_cycle(
 
 @dataclass
 class SourcePlan:
-    """What one source's cycle will check: discovery's result, JSON-able for Airflow's XCom."""
+    """What one source's cycle will check, in order: discovery's result, JSON-able for Airflow's XCom."""
 
     source_id: str
     silent: bool  # the source has no baseline yet: record documents without events
-    # Documents already in the store (checked first: see run_source), and the possible moves: a
-    # document's target followed by a target of the new URL with the same document_id (`move_pairs`).
-    known: list[Target]
-    new_urls: list[str]  # discovered URLs not known yet
-    summary: CycleSummary  # what discovery itself did (listing errors)
+    # First: the possible moves (a document's target followed by a target of the new URL with the
+    # same document_id, see `move_pairs`), then the new URLs; checked and committed before `due`.
+    new: list[Target]
+    # Then the known documents that are due, most overdue first (policywatch.schedule).
+    due: list[Target]
+    summary: CycleSummary  # what discovery itself did (listing errors) and what the plan left for later
 
     def to_json(self) -> dict[str, object]:
         return {
             "source_id": self.source_id,
             "silent": self.silent,
-            "known": [asdict(t) for t in self.known],
-            "new_urls": self.new_urls,
+            "new": [asdict(t) for t in self.new],
+            "due": [asdict(t) for t in self.due],
             "summary": self.summary.to_json(),
         }
 
@@ -180,8 +202,8 @@ class SourcePlan:
         return cls(
             source_id=data["source_id"],
             silent=data["silent"],
-            known=[Target(**t) for t in data["known"]],
-            new_urls=list(data["new_urls"]),
+            new=[Target(**t) for t in data.get("new", [])],
+            due=[Target(**t) for t in data.get("due", [])],
             summary=CycleSummary.from_json(data["summary"]),
         )
 
@@ -191,6 +213,8 @@ def run_source(
     config: Config,
     factory: sessionmaker[Session],
     fetcher: Fetcher,
+    *,
+    full: bool = False,
 ) -> CycleSummary:
     summary = CycleSummary(sources=1)
     with ExitStack() as held:
@@ -201,17 +225,17 @@ def run_source(
             log.warning("source %s skipped: %s", source.id, busy)
             summary.fail(source.id, (source.configured_urls or ("",))[0], f"skipped: {busy}")
             return summary
-        plan = plan_source(source, config, factory, fetcher)
+        plan = plan_source(source, config, factory, fetcher, full=full)
         summary.add(plan.summary)
-        # Known documents first, so a document that moved (its old URL redirects to one the listing now
-        # shows) keeps its history before the new URL could be taken for a new document.
+        # New documents first: their events (and alerts) are committed before any re-check starts,
+        # so how soon a new policy is seen does not depend on how many documents are known.
         settings = config.settings
-        summary.add(process_targets(source, factory, fetcher, plan.known, plan.silent, settings=settings))
-        fresh = unknown_targets(factory, source.id, plan.new_urls)
-        summary.add(process_targets(source, factory, fetcher, fresh, plan.silent, settings=settings))
-        finish_source(factory, source.id, succeeded=summary.succeeded > 0)
+        summary.add(process_targets(source, factory, fetcher, plan.new, plan.silent, settings=settings))
+        summary.add(process_targets(source, factory, fetcher, plan.due, plan.silent, settings=settings))
+        summary.add(finish_source(factory, source.id, succeeded=summary.succeeded > 0, plan=plan.summary))
     log.info(
-        "source %s: %d seen, %d fetched, %d not modified, %d unchanged, %d new, %d changed, %d removed, %d errors",
+        "source %s: %d seen, %d fetched, %d not modified, %d unchanged, %d new, %d changed, %d removed, "
+        "%d errors; %d due, %d re-checked, %d deferred",
         source.id,
         summary.documents_seen,
         summary.fetched,
@@ -221,53 +245,108 @@ def run_source(
         summary.changed,
         summary.removed,
         summary.errors,
+        summary.due,
+        summary.rechecked,
+        summary.deferred,
     )
     return summary
 
 
 def plan_source(
-    source: SourceConfig, config: Config, factory: sessionmaker[Session], fetcher: Fetcher
+    source: SourceConfig,
+    config: Config,
+    factory: sessionmaker[Session],
+    fetcher: Fetcher,
+    *,
+    full: bool = False,
+    now: datetime | None = None,
 ) -> SourcePlan:
-    """Discover: read the listings and decide which documents this cycle checks."""
+    """Discover: read the listings and decide which documents this cycle checks, in which order."""
     summary = CycleSummary()
+    now = now or utcnow()
     with unit_of_work(factory) as session:
         src = store.ensure_source(session, source.id, source.name)
         silent = src.baseline_at is None and not config.settings.first_run_alerts
         known = store.known_documents(session, source.id)
         previous_links = src.last_listing_links
+        pending = list(src.pending_urls or [])
+        previously_listed = set(src.listed_urls or [])
+        baseline_at = src.baseline_at
 
-    listed = discover_listed(source, fetcher, factory, summary, allows_private(source), previous_links)
-    wanted = [canonical_url(u) for u in source.pages] + [link.url for link in listed]
-    known_targets: dict[int, Target] = {}
+    listing_requests: Counter[str] = Counter()
+    listed = discover_listed(
+        source, fetcher, factory, summary, allows_private(source), previous_links, listing_requests
+    )
+    # The configured pages, the listings' links in their order, then what earlier cycles left.
+    wanted = [canonical_url(u) for u in source.pages] + [link.url for link in listed] + pending
+    known_targets: dict[int, tuple[Target, store.KnownDocument]] = {}
     for doc in known.values():
         fingerprint = doc.page_fingerprint if doc.status == "active" else None
-        known_targets.setdefault(doc.id, Target(doc.url, doc.id, doc.etag, doc.last_modified, fingerprint))
+        target = Target(doc.url, doc.id, doc.etag, doc.last_modified, fingerprint)
+        known_targets.setdefault(doc.id, (target, doc))
     new_urls = [u for u in dict.fromkeys(wanted) if u not in known]
-    pairs: list[Target] = []
+    pairs: list[tuple[Target, Target]] = []
     if new_urls and known and summary.errors == 0:
         # A known document the listing dropped, and a new URL showing its title: both are checked
-        # in the known documents' turn, as a pair (the document's own target, then the new URL
-        # with the document's id), decided together whatever order they answer in: see
-        # policywatch.identity and DocumentProcessor.
+        # first, as a pair (the document's own target, then the new URL with the document's id),
+        # decided together whatever order they answer in: see policywatch.identity and
+        # DocumentProcessor.
         with factory() as session:
             known_urls = {url: doc.id for url, doc in known.items()}
             moves = moved_candidates(session, source.id, listed, known_urls, new_urls)
         for doc_id, url in moves.items():
-            pairs += [known_targets.pop(doc_id), Target(url, doc_id)]
+            pairs.append((known_targets.pop(doc_id)[0], Target(url, doc_id)))
             new_urls.remove(url)
-    documents = len(known_targets) + len(pairs) // 2
-    if source.max_documents is not None:
-        new_urls = new_urls[: max(0, source.max_documents - documents)]
-    summary.documents_seen = documents + len(new_urls)
-    # The pairs first, each at an even position: Airflow's batches (of an even size) never split one.
-    return SourcePlan(source.id, silent, pairs + list(known_targets.values()), new_urls, summary)
-
-
-def unknown_targets(factory: sessionmaker[Session], source_id: str, urls: Sequence[str]) -> list[Target]:
-    """The URLs that are still not any document's (a moved document may have claimed some)."""
-    with factory() as session:
-        known_now = store.known_documents(session, source_id)
-    return [Target(u) for u in urls if u not in known_now]
+    dropped: list[Target] = []
+    listed_now = {link.url for link in listed}
+    if new_urls and summary.errors == 0 and previously_listed:
+        # Documents the listing showed last cycle and no longer does, while new URLs appeared: one
+        # of them may have moved there. Each is checked before the new URLs (its redirect keeps its
+        # history), at the cost of about one request per new document.
+        for url in sorted(previously_listed - listed_now):
+            doc = known.get(url)
+            if doc is not None and doc.id in known_targets and doc.status == "active":
+                dropped.append(known_targets.pop(doc.id)[0])
+    checks = schedule_checks(
+        source,
+        config,
+        pairs=pairs,
+        first=dropped,
+        new_urls=new_urls,
+        known=known_targets,
+        baseline_at=baseline_at,
+        listing_requests=listing_requests,
+        now=now,
+        full=full,
+    )
+    listed_urls = sorted(listed_now)[:MAX_PENDING_URLS] if summary.errors == 0 else None
+    if checks.new_deferred != pending or (listed_urls is not None and set(listed_urls) != previously_listed):
+        with unit_of_work(factory) as session:
+            src = session.get(Source, source.id)
+            if src is not None:
+                src.pending_urls = checks.new_deferred[:MAX_PENDING_URLS] or None
+                if listed_urls is not None:
+                    src.listed_urls = listed_urls or None
+    summary.documents_seen = len(known_targets) + len(pairs) + len(dropped) + len(new_urls)
+    summary.due, summary.deferred = checks.due_count, checks.deferred
+    summary.rechecked = len(checks.due) - checks.early
+    summary.early = checks.early
+    summary.new_deferred = len(checks.new_deferred)
+    summary.freshness[source.id] = {
+        "documents": checks.documents,
+        "due": checks.due_count,
+        "rechecked": len(checks.due) - checks.early,
+        "early": checks.early,
+        "deferred": checks.deferred,
+        "not_due": checks.not_due,
+        "new_deferred": len(checks.new_deferred),
+        "fresh_share": round(checks.fresh / checks.documents, 4) if checks.documents else 1.0,
+        "oldest_overdue_s": round(checks.oldest_overdue_s, 1),
+        "budget": checks.budgets,
+        "budget_used": checks.used,
+        "full": full,
+    }
+    return SourcePlan(source.id, silent, checks.new, checks.due, summary)
 
 
 def process_targets(
@@ -294,22 +373,41 @@ def process_targets(
     processor = DocumentProcessor(
         source, factory, summary, silent, classifier=classifier, pairs=move_pairs(targets)
     )
+    # Known documents before new URLs: a document whose URL now redirects to one of the new URLs
+    # moves there (keeping its history) before that URL could be taken for a new document.
+    known = [t for t in targets if t.document_id is not None]
+    fresh = [t for t in targets if t.document_id is None]
     try:
-        for observation in observe_all(
-            fetcher, source, targets, allows_private(source), settings=settings, processes=processes
-        ):
-            if observation is None:  # the observe stage keeps us waiting: hold no lock meanwhile
-                processor.commit_documents()
-                continue
-            for stage, seconds in observation.cpu_s.items():
-                summary.time(stage, seconds)
-            summary.time("fetch_wall", observation.fetch.elapsed_s)
-            processor.process(observation)
+        for group in (known, fresh):
+            if group is fresh and known:
+                processor.flush()
+                group = unknown_targets(factory, source.id, fresh)
+            for observation in observe_all(
+                fetcher, source, group, allows_private(source), settings=settings, processes=processes
+            ):
+                if observation is None:  # the observe stage keeps us waiting: hold no lock meanwhile
+                    processor.commit_documents()
+                    continue
+                for stage, seconds in observation.cpu_s.items():
+                    summary.time(stage, seconds)
+                summary.time("fetch_wall", observation.fetch.elapsed_s)
+                processor.process(observation)
+            if group is known:
+                processor.finish()
         processor.finish()
         processor.flush()
     finally:
         processor.close()  # after an error: the open batch is rolled back
     return summary
+
+
+def unknown_targets(
+    factory: sessionmaker[Session], source_id: str, targets: Sequence[Target]
+) -> list[Target]:
+    """The new URLs that are still not any document's (a moved document may have claimed some)."""
+    with factory() as session:
+        known_now = store.known_documents(session, source_id)
+    return [t for t in targets if t.url not in known_now]
 
 
 def move_pairs(targets: Sequence[Target]) -> dict[int, tuple[Target, Target]]:
@@ -331,18 +429,42 @@ def move_pairs(targets: Sequence[Target]) -> dict[int, tuple[Target, Target]]:
     return pairs
 
 
-def finish_source(factory: sessionmaker[Session], source_id: str, *, succeeded: bool) -> None:
-    """Close a source's cycle: the first cycle that reached any document ends its baseline."""
+def finish_source(
+    factory: sessionmaker[Session], source_id: str, *, succeeded: bool, plan: CycleSummary | None = None
+) -> CycleSummary:
+    """Close a source's cycle: the first cycle that reached any document, and left no new URL for
+    later, ends its baseline.
+
+    Returns the source's freshness after the cycle (the plan's, with the oldest check age now).
+    """
+    result = CycleSummary()
     with unit_of_work(factory) as session:
         src = session.get(Source, source_id)
         if src is None:
-            return
+            return result
         now = utcnow()
         src.last_run_at = now
         if succeeded:
             src.last_success_at = now
-            if src.baseline_at is None:
+            # A baseline the budget split over several cycles ends with the cycle that recorded its
+            # last document: the archive's remainder is not "new".
+            if src.baseline_at is None and not (plan is not None and plan.new_deferred):
                 src.baseline_at = now
+        oldest = session.scalar(
+            select(func.min(Document.last_checked_at)).where(
+                Document.source_id == source_id, Document.status == "active"
+            )
+        )
+        freshness = dict((plan.freshness if plan is not None else {}).get(source_id, {}))
+        freshness["oldest_check_age_s"] = round((now - _aware(oldest)).total_seconds(), 1) if oldest else 0.0
+        if plan is not None:
+            src.freshness = {**freshness, "at": now.isoformat()}
+    result.freshness[source_id] = freshness
+    return result
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def discover_listed(
@@ -352,8 +474,11 @@ def discover_listed(
     summary: CycleSummary,
     allow_private: bool,
     previous_links: int | None,
+    requests: Counter[str] | None = None,
 ) -> list[ListedLink]:
-    """Read every listing (HTML, JSON, RSS/Atom; each page of a paginated one) into listed documents."""
+    """Read every listing (HTML, JSON, RSS/Atom; each page of a paginated one) into listed documents.
+
+    `requests` counts the listing pages fetched per host (they come out of the host's budget)."""
     listings = source.all_listings
     if not listings:
         return []
@@ -373,6 +498,8 @@ def discover_listed(
                 encoding=source.encoding,
             )
             summary.time("fetch", time.perf_counter() - started)
+            if requests is not None:
+                requests[url_host(page_url)] += 1
             last_result = result
             beyond_the_end = number > 1 and result.gone
             with unit_of_work(factory) as session:

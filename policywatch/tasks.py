@@ -15,13 +15,11 @@ from policywatch.config import Config, load_config
 from policywatch.locking import source_lock
 from policywatch.pipeline import (
     CycleSummary,
-    SourcePlan,
     Target,
     finish_source,
     make_fetcher,
     plan_source,
     process_targets,
-    unknown_targets,
 )
 from storage.db import ensure_schema, make_engine, session_factory
 
@@ -42,6 +40,7 @@ COUNT_KEYS = (
     "baseline",
     "errors",
 )
+SCHEDULE_KEYS = ("due", "rechecked", "deferred", "new_deferred", "early")
 
 
 def _setup(config_path: str | None) -> tuple[Config, Any]:
@@ -60,9 +59,17 @@ def counts(summary: CycleSummary) -> dict[str, int]:
 
 
 def discover_source(
-    source_id: str, config_path: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+    source_id: str,
+    config_path: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    full: bool = False,
 ) -> dict[str, Any]:
-    """Read the source's listings; return the plan with the known documents split in batches."""
+    """Read the source's listings and plan the cycle: the new documents' batches, then the due ones'.
+
+    Each batch is self-contained (`{"source_id", "silent", "targets"}`): a mapped task gets only its
+    own batch through XCom. `full`: every known document, due or not, with no budget.
+    """
     from alerts import sync_subscriptions
 
     config, engine = _setup(config_path)
@@ -72,39 +79,43 @@ def discover_source(
     fetcher = make_fetcher(config.settings)
     try:
         with source_lock(engine, source_id, wait_s=LOCK_WAIT_S):
-            plan = plan_source(source, config, session_factory(engine), fetcher)
+            plan = plan_source(source, config, session_factory(engine), fetcher, full=full)
     finally:
         fetcher.close()
         engine.dispose()
-    data = plan.to_json()
-    data["known_batches"] = batches(data.pop("known"), batch_size)
+
+    def batch_dicts(targets: Sequence[Target]) -> list[dict[str, Any]]:
+        # An even size: a possible move's two targets (at an even position) are never split.
+        size = max(2, batch_size + batch_size % 2)
+        return [
+            {"source_id": source_id, "silent": plan.silent, "targets": batch}
+            for batch in batches([asdict(t) for t in targets], size)
+        ]
+
+    data = {
+        "source_id": source_id,
+        "silent": plan.silent,
+        "new_batches": batch_dicts(plan.new),
+        "due_batches": batch_dicts(plan.due),
+        "summary": plan.summary.to_json(),
+    }
     log.info(
-        "source %s: %d known documents in %d batches, %d new URLs, %d listing errors",
+        "source %s: %d new URLs in %d batches, then %d due documents in %d batches; %d deferred, "
+        "%d new left for later; %d listing errors",
         source_id,
-        len(plan.known),
-        len(data["known_batches"]),
-        len(plan.new_urls),
+        len(plan.new),
+        len(data["new_batches"]),
+        len(plan.due),
+        len(data["due_batches"]),
+        plan.summary.deferred,
+        plan.summary.new_deferred,
         plan.summary.errors,
     )
     return data
 
 
-def new_batches(
-    plan: dict[str, Any], config_path: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE
-) -> list[list[dict[str, Any]]]:
-    """After the known documents: the discovered URLs that are still nobody's (moves claim some)."""
-    engine = make_engine()
-    try:
-        fresh = unknown_targets(session_factory(engine), plan["source_id"], plan["new_urls"])
-    finally:
-        engine.dispose()
-    return batches([asdict(t) for t in fresh], batch_size)
-
-
 def process_batch(
-    source_id: str,
-    targets: Sequence[dict[str, Any]],
-    silent: bool,
+    batch: dict[str, Any],
     config_path: str | None = None,
     lock_wait_s: float | None = None,
 ) -> dict[str, Any]:
@@ -113,6 +124,7 @@ def process_batch(
     Holds the source's run lock (as `policywatch run` does): a CLI cycle on the same source makes
     the batch wait, and past `lock_wait_s` fail with SourceBusy, for Airflow to retry it later.
     """
+    source_id, targets = batch["source_id"], batch["targets"]
     config, engine = _setup(config_path)
     source = config.source(source_id)
     fetcher = make_fetcher(config.settings)
@@ -123,7 +135,7 @@ def process_batch(
                 session_factory(engine),
                 fetcher,
                 [Target(**t) for t in targets],
-                silent,
+                batch["silent"],
                 settings=config.settings,
                 processes=1,  # Airflow runs batches in parallel as mapped tasks
             )
@@ -143,8 +155,11 @@ def process_batch(
 
 
 def finish(plan: dict[str, Any], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Close the source's cycle (baseline, last success) and add up what its batches did."""
-    discovery = SourcePlan.from_json({**plan, "known": []}).summary
+    """Close the source's cycle (baseline, last success), add up what its batches did, and report
+    the source's freshness (in the task log, for the operator, and in the result)."""
+    from policywatch.planning import freshness_line
+
+    discovery = CycleSummary.from_json(plan["summary"])
     total = {key: getattr(discovery, key) for key in COUNT_KEYS}
     succeeded = 0
     for result in results:
@@ -153,11 +168,18 @@ def finish(plan: dict[str, Any], results: Sequence[dict[str, Any]]) -> dict[str,
         succeeded += int(result.get("succeeded", 0))
     engine = make_engine()
     try:
-        finish_source(session_factory(engine), plan["source_id"], succeeded=succeeded > 0)
+        closing = finish_source(
+            session_factory(engine), plan["source_id"], succeeded=succeeded > 0, plan=discovery
+        )
     finally:
         engine.dispose()
     total["documents_seen"] = discovery.documents_seen
-    log.info("source %s cycle: %s", plan["source_id"], total)
+    for key in SCHEDULE_KEYS:
+        total[key] = getattr(discovery, key)
+    total["freshness"] = closing.freshness
+    log.info("source %s cycle: %s", plan["source_id"], {k: v for k, v in total.items() if k != "freshness"})
+    for source_id, fresh in closing.freshness.items():
+        log.info("freshness%s", freshness_line(source_id, fresh))
     return total
 
 

@@ -130,14 +130,16 @@ def test_generated_dags_have_their_tasks_schedule_retries_and_pools(
     tasks = dag["tasks"]
     assert set(tasks) == {
         "discover",
-        "known_document_batches",
-        "fetch_and_version",
         "new_document_batches",
         "fetch_and_version_new",
+        "due_document_batches",
+        "fetch_and_version",
         "detect_changes",
         "queue_alerts",
     }
     assert tasks["fetch_and_version"]["mapped"] and tasks["fetch_and_version_new"]["mapped"]
+    # New documents first: the re-checks of known ones wait for them.
+    assert "due_document_batches" in tasks["fetch_and_version_new"]["downstream"]
     for name in ("discover", "fetch_and_version", "fetch_and_version_new"):
         assert tasks[name]["pool"] == "policywatch_127_0_0_1"
     assert all(t["retries"] == 3 and t["backoff"] > 1 for t in tasks.values())

@@ -26,7 +26,6 @@ from policywatch.pipeline import (
     plan_source,
     process_targets,
     run_cycle,
-    unknown_targets,
 )
 from policywatch.tasks import batches
 from storage.db import make_engine, session_factory
@@ -413,9 +412,9 @@ def test_home_pages() -> None:
     ids=["batches-of-200", "batches-of-2", "split-pair", "split-pair-new-url-first"],
 )
 def test_the_plan_in_airflow_batches_keeps_each_move_together(world: World, size: int, reverse: bool) -> None:
-    """discover → known batches (separate calls, JSON in between, in any order) → new URLs. The
-    plan puts each pair at an even position, so even-sized batches never split one; a batch that
-    holds only the new URL of a pair (batches of one) records nothing on a guess."""
+    """discover → new batches (separate calls, JSON in between, in any order) → due batches. The
+    plan puts each pair first, at an even position, so even-sized batches never split one; a batch
+    that holds only the new URL of a pair (batches of one) records nothing on a guess."""
     ids = baseline(world)
     move(world, edit=True)
     factory, settings = world.sessions, world.config.settings
@@ -424,14 +423,14 @@ def test_the_plan_in_airflow_batches_keeps_each_move_together(world: World, size
     try:
         planned = plan_source(source, world.config, factory, fetcher)
         plan = SourcePlan.from_json(json.loads(json.dumps(planned.to_json())))
-        assert [t.document_id for t in plan.known[:2]] == [ids[MOVED], ids[MOVED]]
-        assert plan.summary.documents_seen == 3 and plan.new_urls == []
-        known = batches(plan.known, size)
+        assert [t.document_id for t in plan.new] == [ids[MOVED], ids[MOVED]]
+        assert plan.summary.documents_seen == 3
+        fresh = batches(plan.new, size)
         total = CycleSummary()
-        for batch in reversed(known) if reverse else known:
+        for batch in reversed(fresh) if reverse else fresh:
             total.add(process_targets(source, factory, fetcher, batch, plan.silent, settings=settings))
-        fresh = unknown_targets(factory, source.id, plan.new_urls)
-        total.add(process_targets(source, factory, fetcher, fresh, plan.silent, settings=settings))
+        for batch in batches(plan.due, size):
+            total.add(process_targets(source, factory, fetcher, batch, plan.silent, settings=settings))
     finally:
         fetcher.close()
     assert total.errors == 0, total.failures

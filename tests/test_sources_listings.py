@@ -75,7 +75,7 @@ def plan(
         result = plan_source(source, config, session_factory(engine), fetcher)
     finally:
         engine.dispose()
-    return result.new_urls, result.summary
+    return [t.url for t in result.new if t.document_id is None], result.summary
 
 
 def listed_of(source: SourceConfig, fetcher: Fetcher, sqlite_url: str) -> list[ListedLink]:

@@ -37,23 +37,29 @@ sources:
 
 def test_discover_batches_and_finish_make_one_cycle(task_env: str) -> None:
     plan = tasks.discover_source("local", task_env, batch_size=1)
-    assert plan["silent"] is True and plan["known_batches"] == [] and len(plan["new_urls"]) == 2
-    batches = tasks.new_batches(plan, task_env, batch_size=1)
-    assert [len(b) for b in batches] == [1, 1]
-    results = [tasks.process_batch("local", batch, plan["silent"], task_env) for batch in batches]
+    assert plan["silent"] is True and plan["due_batches"] == []
+    # Batches are even-sized (a possible move's two targets stay together) and self-contained.
+    [batch] = plan["new_batches"]
+    assert batch["source_id"] == "local" and batch["silent"] is True and len(batch["targets"]) == 2
+    results = [tasks.process_batch(batch, task_env) for batch in plan["new_batches"]]
     total = tasks.finish(plan, results)
     assert (total["baseline"], total["errors"], total["documents_seen"]) == (2, 0, 2)
-    # The next cycle finds both known, in batches, and nothing new.
+    assert total["freshness"]["local"]["documents"] == 0  # planned before the baseline recorded any
+    # The next cycle finds both known, and nothing new: re-checked with what the budget leaves.
     again = tasks.discover_source("local", task_env, batch_size=1)
-    assert again["silent"] is False and len(again["known_batches"]) == 2 and again["new_urls"] == []
+    assert again["silent"] is False and again["new_batches"] == []
+    assert sum(len(b["targets"]) for b in again["due_batches"]) == 2
+    done = tasks.finish(again, [tasks.process_batch(b, task_env) for b in again["due_batches"]])
+    assert done["unchanged"] + done["not_modified"] == 2 and done["early"] == 2
+    assert done["freshness"]["local"]["oldest_check_age_s"] < 60
 
 
 def test_a_batch_waits_for_a_cli_cycle_on_the_same_source(task_env: str, db_url: str) -> None:
     plan = tasks.discover_source("local", task_env)
-    [batch] = tasks.new_batches(plan, task_env)
+    [batch] = plan["new_batches"]
     engine = make_engine(db_url)
     with source_lock(engine, "local"), pytest.raises(SourceBusy):
-        tasks.process_batch("local", batch, plan["silent"], task_env, lock_wait_s=0.5)
+        tasks.process_batch(batch, task_env, lock_wait_s=0.5)
     # Once the other cycle is done, the retry goes through.
-    assert tasks.process_batch("local", batch, plan["silent"], task_env)["baseline"] == 2
+    assert tasks.process_batch(batch, task_env)["baseline"] == 2
     engine.dispose()
