@@ -14,6 +14,7 @@ A broken configuration raises here, so it shows as this file's import error in t
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,10 +23,12 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from policywatch import tasks
 from policywatch.airflow_setup import document_pool, listing_pool
-from policywatch.config import SourceConfig, load_config
+from policywatch.config import BrokenSource, SourceConfig, load_config
 
 CONFIG_PATH = os.environ.get("POLICYWATCH_CONFIG") or None
-CONFIG = load_config(CONFIG_PATH)
+# Lenient: a source whose entry is invalid becomes a paused DAG that shows its error (key and line)
+# instead of an import error of the whole file, which would hide every source, delivery and digest.
+CONFIG = load_config(CONFIG_PATH, lenient=True)
 EVENTS = Asset("policywatch://events")
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -130,6 +133,32 @@ def build_source_dag(source: SourceConfig) -> Any:
     return source_dag()
 
 
+def build_broken_source_dag(broken: BrokenSource) -> Any:
+    """A source whose configuration is invalid: a paused DAG whose only task fails with the error."""
+    message = str(broken.error)
+    logging.getLogger(__name__).error("source %s is not scheduled: %s", broken.id or broken.index, message)
+
+    @dag(
+        dag_id=f"policywatch_{broken.id}" if broken.id else f"policywatch_broken_source_{broken.index}",
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        is_paused_upon_creation=True,
+        description=f"BROKEN CONFIGURATION: {message}"[:1000],
+        doc_md=f"### Broken configuration\n\nThis source is not watched until its entry is fixed:\n\n"
+        f"```\n{message}\n```",
+        tags=["policywatch", "source", "broken"],
+    )
+    def broken_source_dag() -> None:
+        @task(retries=0)
+        def configuration_error() -> None:
+            raise ValueError(message)
+
+        configuration_error()
+
+    return broken_source_dag()
+
+
 @dag(
     dag_id="policywatch_deliver",
     schedule=[EVENTS],
@@ -168,5 +197,7 @@ def digest_dag() -> None:
 
 for _source in CONFIG.sources:
     globals()[f"policywatch_{_source.id}"] = build_source_dag(_source)
+for _broken in CONFIG.broken:
+    globals()[f"policywatch_broken_{_broken.index}"] = build_broken_source_dag(_broken)
 deliver_dag()
 digest_dag()

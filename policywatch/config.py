@@ -192,11 +192,23 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class BrokenSource:
+    """A source entry that failed validation, kept by a lenient load (`load_config(lenient=True)`)."""
+
+    index: int  # its position under `sources:`
+    id: str | None  # its id when that much is readable and valid, else None
+    error: ConfigError
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...]
     subscribers: tuple[SubscriberConfig, ...] = ()
     settings: Settings = field(default_factory=Settings)
     path: str | None = None
+    # Lenient loads only (the Airflow DAG file): the source entries that failed validation, so that
+    # one broken source never hides the others.
+    broken: tuple[BrokenSource, ...] = ()
 
     def source(self, source_id: str) -> SourceConfig:
         for source in self.sources:
@@ -214,23 +226,37 @@ def resolve_config_path(cli_path: str | None) -> Path:
     return DEFAULT_CONFIG_PATH
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None, *, lenient: bool = False) -> Config:
+    """The validated configuration. `lenient`: a source entry that fails validation is set aside in
+    `Config.broken` instead of failing the whole file (settings, subscribers and YAML syntax still
+    must be valid): the Airflow DAG file uses it, so one broken source never hides the others."""
     config_path = resolve_config_path(str(path) if path else None)
     try:
         text = config_path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read configuration: {exc.strerror or exc}", path=str(config_path)) from exc
-    return parse_config(text, path=str(config_path))
+    return parse_config(text, path=str(config_path), lenient=lenient)
 
 
-def parse_config(text: str, path: str | None = None) -> Config:
+def parse_config(text: str, path: str | None = None, *, lenient: bool = False) -> Config:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", line=line, path=path) from exc
-    return _Validator(path).config(node)
+    return _Validator(path).config(node, lenient=lenient)
+
+
+def _source_id_of(node: yaml.Node) -> str | None:
+    """The id of a source entry, if it has a valid one (to name the broken source's DAG)."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key_node, value_node in node.value:
+        if key_node.value == "id" and isinstance(value_node, yaml.ScalarNode):
+            value = str(value_node.value)
+            return value if SOURCE_ID_RE.match(value) else None
+    return None
 
 
 # --- validation over the YAML node tree, so every error knows its line -------------------------
@@ -321,31 +347,45 @@ class _Validator:
             raise self.fail(f"not a valid URL: {value!r} ({exc})", key, node) from exc
         return value
 
-    def config(self, root: yaml.Node | None) -> Config:
+    def config(self, root: yaml.Node | None, *, lenient: bool = False) -> Config:
         if root is None:
             raise ConfigError("the configuration is empty", key="sources", path=self.path)
         top = self.mapping(root, "", {"sources": True, "subscribers": False, "settings": False})
         # Settings first: they hold the defaults of the sources (politeness).
         settings = self.settings(top["settings"]) if "settings" in top else Settings()
-        sources = tuple(
-            self.source(item, f"sources[{i}]", settings)
-            for i, item in enumerate(self.sequence(top["sources"], "sources"))
-        )
-        if not sources:
-            raise self.fail("at least one source is needed", "sources", top["sources"])
+        sources: list[SourceConfig] = []
+        broken: list[BrokenSource] = []
         seen: set[str] = set()
-        for i, source in enumerate(sources):
-            if source.id in seen:
-                item = top["sources"].value[i]
-                raise self.fail(f"duplicate source id {source.id!r}", f"sources[{i}].id", item)
+        items = self.sequence(top["sources"], "sources")
+        if not items:
+            raise self.fail("at least one source is needed", "sources", top["sources"])
+        for i, item in enumerate(items):
+            try:
+                source = self.source(item, f"sources[{i}]", settings)
+                if source.id in seen:
+                    raise self.fail(f"duplicate source id {source.id!r}", f"sources[{i}].id", item)
+            except ConfigError as error:
+                if not lenient:
+                    raise
+                broken.append(BrokenSource(index=i, id=_source_id_of(item), error=error))
+                continue
             seen.add(source.id)
+            sources.append(source)
+        # A subscriber may name a broken source: it is still that source's id.
+        named = seen | {b.id for b in broken if b.id}
         subscribers = tuple(
-            self.subscriber(item, f"subscribers[{i}]", seen)
+            self.subscriber(item, f"subscribers[{i}]", named)
             for i, item in enumerate(
                 self.sequence(top["subscribers"], "subscribers") if "subscribers" in top else []
             )
         )
-        return Config(sources=sources, subscribers=subscribers, settings=settings, path=self.path)
+        return Config(
+            sources=tuple(sources),
+            subscribers=subscribers,
+            settings=settings,
+            path=self.path,
+            broken=tuple(broken),
+        )
 
     def pattern(self, node: yaml.Node, key: str) -> re.Pattern[str] | None:
         raw = self.string(node, key, allow_null=True)

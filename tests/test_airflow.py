@@ -36,6 +36,8 @@ for dag_id, dag in bag.dags.items():
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
         "doc_md": dag.doc_md,
+        "description": dag.description,
+        "paused_upon_creation": dag.is_paused_upon_creation,
         "tasks": {{t.task_id: {{"retries": t.retries, "pool": t.pool, "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None, "backoff": t.retry_exponential_backoff,
                    "downstream": sorted(t.downstream_task_ids), "mapped": bool(getattr(t, "is_mapped", False)) or type(t).__name__ == "MappedOperator",
                    "outlets": [getattr(o, "uri", str(o)) for o in t.outlets],
@@ -161,15 +163,41 @@ def test_no_import_errors(sqlite_airflow_home: Path, site: LocalSite, tmp_path: 
     assert json_output(result.stdout) == []
 
 
-def test_broken_config_is_an_import_error_naming_the_key(
+def test_a_broken_source_is_a_paused_dag_naming_the_key_and_the_others_stay(
     sqlite_airflow_home: Path, site: LocalSite, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path / "sources.yaml", site, extra="    colour: blue")
+    """One misspelled key in one source must not make every DAG vanish (delivery and digest too)."""
+    second = f"""  - id: other-gov
+    name: 另一个政府网
+    pages: ["{site.url("/content/1.html")}"]
+    schedule: "every hour please"
+"""
+    config = write_config(tmp_path / "sources.yaml", site, extra="    colour: blue\n" + second)
+    env = airflow_env(sqlite_airflow_home, config, f"sqlite:///{tmp_path / 'pw.db'}")
+    result = run([AIRFLOW, "dags", "list-import-errors", "--local", "-o", "json"], env)
+    assert json_output(result.stdout) == [], result.stdout + result.stderr[-2000:]
+    shapes = dag_shapes(env)
+    assert shapes["errors"] == {}
+    assert set(shapes["dags"]) == {"policywatch_local-gov", "policywatch_other-gov"} | {
+        "policywatch_deliver",
+        "policywatch_digest",
+    }
+    broken = shapes["dags"]["policywatch_local-gov"]
+    assert broken["paused_upon_creation"] is True and set(broken["tasks"]) == {"configuration_error"}
+    assert "sources[0].colour" in broken["description"] and "sources.yaml:9" in broken["description"]
+    assert "sources[1].schedule" in shapes["dags"]["policywatch_other-gov"]["description"]
+
+
+def test_broken_settings_are_an_import_error_naming_the_key(
+    sqlite_airflow_home: Path, site: LocalSite, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "sources.yaml", site)
+    config.write_text(config.read_text(encoding="utf-8") + "  colour: blue\n", encoding="utf-8")
     env = airflow_env(sqlite_airflow_home, config, f"sqlite:///{tmp_path / 'pw.db'}")
     result = run([AIRFLOW, "dags", "list-import-errors", "--local", "-o", "json"], env)
     errors = json_output(result.stdout)
     assert len(errors) == 1, result.stdout + result.stderr[-2000:]
-    assert "sources[0].colour" in errors[0]["error"]
+    assert "settings.colour" in errors[0]["error"]
     assert errors[0]["filepath"].endswith("policywatch_dags.py")
 
 
