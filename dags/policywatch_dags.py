@@ -4,6 +4,7 @@ Each source DAG reads like the pipeline it runs:
     discover → new_document_batches → fetch_and_version_new (mapped over batches of new documents)
              → due_document_batches → fetch_and_version (mapped over batches of known documents due)
              → detect_changes → queue_alerts ⇒ Asset policywatch://events ⇒ policywatch_deliver
+             → source_health (fails while the source is degraded or down)
 
 New documents go first: their events are committed before any re-check starts. Trigger a run with
 the parameter `full: true` to re-check every known document of the source, due or not.
@@ -65,8 +66,23 @@ def default_args() -> dict[str, Any]:
     }
     notifier = operator_notifier()
     if notifier is not None:
-        args["on_failure_callback"] = notifier
+        args["on_failure_callback"] = FailureNotifier(notifier)
     return args
+
+
+class FailureNotifier:
+    """The operators' mail for a failed task, except a degraded source's: that one has its own
+    notices (policywatch.health), one when it degrades and one when it recovers, not one per run."""
+
+    def __init__(self, notifier: Any) -> None:
+        self.notifier = notifier
+
+    def __call__(self, context: Any) -> None:
+        from policywatch.health import SourceDegraded
+
+        if isinstance(context.get("exception"), SourceDegraded):
+            return
+        self.notifier(context)
 
 
 def source_doc(source: SourceConfig) -> str:
@@ -115,11 +131,15 @@ def build_source_dag(source: SourceConfig) -> Any:
 
         @task(trigger_rule="none_failed")
         def detect_changes(plan: dict[str, Any], fresh: list[dict], due: list[dict]) -> dict[str, Any]:
-            return tasks.finish(plan, [*fresh, *due])
+            return tasks.finish(plan, [*fresh, *due], CONFIG_PATH)
 
         @task(outlets=[EVENTS])
         def queue_alerts(changes: dict[str, Any]) -> dict[str, Any]:
             return tasks.alert_counts(changes)
+
+        @task
+        def source_health(changes: dict[str, Any]) -> dict[str, Any]:
+            return tasks.check_health(changes, CONFIG_PATH)
 
         plan = discover()
         fresh = fetch_and_version.override(task_id="fetch_and_version_new").expand(
@@ -128,7 +148,8 @@ def build_source_dag(source: SourceConfig) -> Any:
         due_batches = due_document_batches(plan)
         fresh >> due_batches  # the re-checks start once the new documents are recorded
         due = fetch_and_version.override(trigger_rule="none_failed").expand(batch=due_batches)
-        queue_alerts(detect_changes(plan, fresh, due))
+        changes = detect_changes(plan, fresh, due)
+        queue_alerts(changes) >> source_health(changes)  # red while the source is degraded
 
     return source_dag()
 

@@ -227,6 +227,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     for source_id, fresh in summary.freshness.items():
         print(freshness_line(source_id, fresh))
+    for source_id, health in summary.health.items():
+        if health.get("state", "up") != "up":
+            print(
+                f"  {source_id} is {health['state'].upper()} ({health['consecutive_failures']} failing "
+                f"cycles in a row): {_one_line(str(health.get('reason')))}"
+            )
     for failure in summary.failures[:20]:
         print(failure_line(failure))
     if len(summary.failures) > 20:

@@ -188,6 +188,8 @@ class Settings:
     # for whatever the per-request deadlines do not bound (a task past it is failed and retried).
     task_timeout_s: float = 55 * 60
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
+    # Failing cycles in a row that make a source degraded (policywatch.health).
+    degraded_after: int = 2
     relevance: RelevanceClassifier = field(default_factory=lambda: DEFAULT_CLASSIFIER)
 
 
@@ -719,6 +721,7 @@ class _Validator:
                 "processes": False,
                 "task_timeout_s": False,
                 "recheck": False,
+                "degraded_after": False,
                 "relevance": False,
             },
         )
@@ -745,6 +748,7 @@ class _Validator:
             processes=opt("processes", self.integer),
             task_timeout_s=opt("task_timeout_s", lambda n, k: self.number(n, k, minimum=60)),
             recheck=self.recheck(v["recheck"], f"{key}.recheck") if "recheck" in v else d.recheck,
+            degraded_after=opt("degraded_after", self.integer),
             relevance=self.relevance(v["relevance"], f"{key}.relevance") if "relevance" in v else d.relevance,
         )
 

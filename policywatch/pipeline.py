@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
@@ -34,6 +35,7 @@ from crawlers.listings import (
 )
 from policywatch.classify import diff_versions, make_event
 from policywatch.config import Config, ListingConfig, Settings, SourceConfig
+from policywatch.health import assess_cycle, record_health
 from policywatch.identity import (
     GONE,
     MOVED,
@@ -92,6 +94,7 @@ class CycleSummary:
     deferred: int = 0
     new_deferred: int = 0
     early: int = 0  # not due yet, re-checked with what the budget left (recheck.early)
+    shrunk: int = 0  # changed pages that lost more than half their text (policywatch.health)
     failures: list[dict[str, str]] = field(default_factory=list)
     # CPU seconds per stage: fetch (the fetch workers' threads), extract, version, diff (classify,
     # events and alert queueing; the processing thread); fetch_wall: summed request wall time.
@@ -99,6 +102,10 @@ class CycleSummary:
     # Per source: documents, due, rechecked, deferred, fresh_share (checked within their interval
     # when the cycle started), oldest_check_age_s (after it), budget and budget_used per host.
     freshness: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Per source: state (up | degraded | down), consecutive_failures, reason, since (policywatch.health).
+    health: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The cycle's identity (policywatch.health updates a source once per cycle).
+    cycle_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def add(self, other: CycleSummary) -> None:
         for name, value in asdict(other).items():
@@ -107,6 +114,7 @@ class CycleSummary:
         self.failures.extend(other.failures)
         for source_id, values in other.freshness.items():
             self.freshness.setdefault(source_id, {}).update(values)
+        self.health.update(other.health)
         for stage, seconds in other.stage_seconds.items():
             self.time(stage, seconds)
 
@@ -172,7 +180,22 @@ def run_cycle(
             fetcher.close()
     delivery = deliver_after_cycle(engine)  # never raises for SMTP trouble: alerts wait, pending
     summary.alerts_sent, summary.alerts_pending = delivery.alerts_sent, delivery.pending
+    _send_operator_notices(engine)
     return summary
+
+
+def _send_operator_notices(engine: Engine) -> None:
+    """A source that became degraded or recovered in this cycle: tell the operators (once)."""
+    from alerts.smtp import SmtpConfigError, settings_from_env
+    from policywatch.health import deliver_notices
+
+    try:
+        smtp = settings_from_env()
+    except SmtpConfigError:
+        smtp = None
+    report = deliver_notices(engine, smtp)
+    if report.error:
+        log.warning("operator notices: %s (%d pending)", report.error, report.pending)
 
 
 @dataclass
@@ -232,7 +255,16 @@ def run_source(
         settings = config.settings
         summary.add(process_targets(source, factory, fetcher, plan.new, plan.silent, settings=settings))
         summary.add(process_targets(source, factory, fetcher, plan.due, plan.silent, settings=settings))
-        summary.add(finish_source(factory, source.id, succeeded=summary.succeeded > 0, plan=plan.summary))
+        summary.add(
+            finish_source(
+                factory,
+                source.id,
+                succeeded=summary.succeeded > 0,
+                plan=plan.summary,
+                cycle=summary,
+                degraded_after=config.settings.degraded_after,
+            )
+        )
     log.info(
         "source %s: %d seen, %d fetched, %d not modified, %d unchanged, %d new, %d changed, %d removed, "
         "%d errors; %d due, %d re-checked, %d deferred",
@@ -430,12 +462,19 @@ def move_pairs(targets: Sequence[Target]) -> dict[int, tuple[Target, Target]]:
 
 
 def finish_source(
-    factory: sessionmaker[Session], source_id: str, *, succeeded: bool, plan: CycleSummary | None = None
+    factory: sessionmaker[Session],
+    source_id: str,
+    *,
+    succeeded: bool,
+    plan: CycleSummary | None = None,
+    cycle: CycleSummary | None = None,
+    degraded_after: int = 2,
 ) -> CycleSummary:
     """Close a source's cycle: the first cycle that reached any document, and left no new URL for
-    later, ends its baseline.
+    later, ends its baseline; `cycle` (the source's whole cycle) updates its health.
 
-    Returns the source's freshness after the cycle (the plan's, with the oldest check age now).
+    Returns the source's freshness after the cycle (the plan's, with the oldest check age now) and
+    its health.
     """
     result = CycleSummary()
     with unit_of_work(factory) as session:
@@ -459,6 +498,11 @@ def finish_source(
         freshness["oldest_check_age_s"] = round((now - _aware(oldest)).total_seconds(), 1) if oldest else 0.0
         if plan is not None:
             src.freshness = {**freshness, "at": now.isoformat()}
+        if cycle is not None:
+            assessed = assess_cycle(source_id, cycle)
+            result.health[source_id] = record_health(
+                session, source_id, assessed, cycle.cycle_id, degraded_after
+            )
     result.freshness[source_id] = freshness
     return result
 
@@ -854,6 +898,8 @@ class DocumentProcessor:
                 kind = "new"
         elif outcome.kind == "changed":
             assert outcome.old_version is not None
+            if outcome.new_version.chars * 2 < outcome.old_version.chars:
+                summary.shrunk += 1
             diff = diff_versions(outcome.old_version, outcome.new_version)
             if outcome.was_removed:
                 events.append(

@@ -92,6 +92,8 @@ def discover_source(
             for batch in batches([asdict(t) for t in targets], size)
         ]
 
+    for failure in plan.summary.failures:
+        log.warning("source %s: %s: %s", source_id, failure["url"], failure["error"])
     data = {
         "source_id": source_id,
         "silent": plan.silent,
@@ -146,6 +148,7 @@ def process_batch(
         **counts(summary),
         "documents": len(targets),
         "succeeded": summary.succeeded,
+        "shrunk": summary.shrunk,
         "failures": summary.failures[:50],
     }
     log.info("source %s batch of %d: %s", source_id, len(targets), counts(summary))
@@ -154,25 +157,36 @@ def process_batch(
     return result
 
 
-def finish(plan: dict[str, Any], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def finish(
+    plan: dict[str, Any], results: Sequence[dict[str, Any]], config_path: str | None = None
+) -> dict[str, Any]:
     """Close the source's cycle (baseline, last success), add up what its batches did, and report
     the source's freshness (in the task log, for the operator, and in the result)."""
     from policywatch.planning import freshness_line
 
     discovery = CycleSummary.from_json(plan["summary"])
     total = {key: getattr(discovery, key) for key in COUNT_KEYS}
-    succeeded = 0
+    # The whole cycle as one summary (the batches' counts and failures), for the source's health.
+    cycle = CycleSummary.from_json(plan["summary"])
     for result in results:
         for key in COUNT_KEYS:
             total[key] += int(result.get(key, 0))
-        succeeded += int(result.get("succeeded", 0))
+        cycle.add(CycleSummary.from_json(result))
+    config = load_config(config_path)
     engine = make_engine()
     try:
         closing = finish_source(
-            session_factory(engine), plan["source_id"], succeeded=succeeded > 0, plan=discovery
+            session_factory(engine),
+            plan["source_id"],
+            succeeded=cycle.succeeded > 0,
+            plan=discovery,
+            cycle=cycle,
+            degraded_after=config.settings.degraded_after,
         )
     finally:
         engine.dispose()
+    total["health"] = closing.health.get(plan["source_id"], {})
+    total["source_id"] = plan["source_id"]
     total["documents_seen"] = discovery.documents_seen
     for key in SCHEDULE_KEYS:
         total[key] = getattr(discovery, key)
@@ -181,6 +195,30 @@ def finish(plan: dict[str, Any], results: Sequence[dict[str, Any]]) -> dict[str,
     for source_id, fresh in closing.freshness.items():
         log.info("freshness%s", freshness_line(source_id, fresh))
     return total
+
+
+def check_health(changes: dict[str, Any], config_path: str | None = None) -> dict[str, Any]:
+    """Fail (a red run, retries) while the source is degraded or down, naming why; send the pending
+    operator notices (one when the source became degraded, one when it recovered) first."""
+    from policywatch.health import SourceDegraded, deliver_notices
+
+    engine = make_engine()
+    try:
+        report = deliver_notices(engine, smtp_settings())
+    finally:
+        engine.dispose()
+    if report.error:
+        log.warning("operator notices: %s (%d pending)", report.error, report.pending)
+    health = changes.get("health") or {}
+    if health.get("state", "up") != "up":
+        source_id = changes.get("source_id", "?")
+        message = (
+            f"source {source_id} is {health['state']} after {health['consecutive_failures']} failing cycles: "
+            f"{health.get('reason')}"
+        )
+        log.warning("%s", message)
+        raise SourceDegraded(message)
+    return health
 
 
 def alert_counts(changes: dict[str, Any]) -> dict[str, Any]:

@@ -123,7 +123,8 @@ def head_revisions() -> set[str]:
 
 
 _REVISION = re.compile(r'^revision: str = "([^"]+)"$', re.M)
-_DOWN_REVISION = re.compile(r"^down_revision: [^=]+= (.*?)(?:  #.*)?$", re.M)
+# A tuple (a merge) may span lines, as ruff formats a long one.
+_DOWN_REVISION = re.compile(r"^down_revision: [^=]+= (\([^)]*\)|.*?)(?:  #.*)?$", re.M)
 _QUOTED = re.compile(r'"([^"]+)"')
 
 

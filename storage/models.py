@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -69,6 +70,8 @@ class Base(DeclarativeBase):
 
 class Source(Base):
     __tablename__ = "sources"
+    # Columns with server defaults are not read back after an INSERT (older stores, see Document).
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
@@ -87,6 +90,14 @@ class Source(Base):
     listed_urls: Mapped[list[str] | None] = mapped_column(JSON)
     # The last cycle's re-check report (policywatch.pipeline.CycleSummary.freshness), for the dashboard.
     freshness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Whether the source has quietly stopped working (policywatch.health): up | degraded | down,
+    # the failing cycles in a row, why, since when, and the cycle that last updated it.
+    health_state: Mapped[str] = mapped_column(String(16), server_default="up")
+    consecutive_failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    # NULL as a server default: an INSERT that leaves them unset names no such column (older stores).
+    health_reason: Mapped[str | None] = mapped_column(Text, server_default=text("NULL"))
+    health_since: Mapped[datetime | None] = mapped_column(UTCDateTime, server_default=text("NULL"))
+    health_cycle: Mapped[str | None] = mapped_column(String(64), server_default=text("NULL"))
 
 
 class Document(Base):
@@ -264,6 +275,28 @@ class ChangeEvent(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     # The document this one reposts (for `republished`).
     original_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+
+
+class OperatorNotice(Base):
+    """A source's health changed (degraded, recovered): one mail to the operators, sent once.
+
+    Written in the transaction that changes the state (policywatch.health), like the alert outbox;
+    status pending → sent.
+    """
+
+    __tablename__ = "operator_notices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # degraded | recovered
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | sent
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(250))
 
 
 class RunLock(Base):

@@ -458,6 +458,11 @@ def source_health(session: Session, since: datetime) -> list[dict[str, Any]]:
                 # (due, re-checked, deferred, share within their interval, budget use per host).
                 "oldest_check_at": iso(oldest_checks.get(source.id)),
                 "freshness": source.freshness,
+                # Whether it quietly stopped (policywatch.health): up | degraded | down.
+                "state": source.health_state or "up",
+                "consecutive_failures": source.consecutive_failures or 0,
+                "state_reason": source.health_reason,
+                "state_since": iso(source.health_since),
                 "last_error": (
                     {
                         "at": iso(error.fetched_at),

@@ -138,6 +138,7 @@ def test_generated_dags_have_their_tasks_schedule_retries_and_pools(
         "fetch_and_version",
         "detect_changes",
         "queue_alerts",
+        "source_health",
     }
     assert tasks["fetch_and_version"]["mapped"] and tasks["fetch_and_version_new"]["mapped"]
     # New documents first: the re-checks of known ones wait for them.
@@ -148,7 +149,8 @@ def test_generated_dags_have_their_tasks_schedule_retries_and_pools(
     # No task can be held forever by a server that drips its answer (settings.task_timeout_s).
     assert all(t["timeout"] == 55 * 60 for t in tasks.values())
     # A task that fails after its retries e-mails the operators.
-    assert all(t["on_failure"] == ["SmtpNotifier"] for t in tasks.values())
+    # (but a degraded source's red run: its own notices say so once, policywatch.health).
+    assert all(t["on_failure"] == ["FailureNotifier"] for t in tasks.values())
     assert [o.rstrip("/") for o in tasks["queue_alerts"]["outlets"]] == ["policywatch://events"]
     assert "fetch_and_version_new" in tasks["new_document_batches"]["downstream"]
     deliver = shapes["dags"]["policywatch_deliver"]
