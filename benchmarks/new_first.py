@@ -9,8 +9,10 @@ delay (20 ms). Reported: the seconds from the cycle's start to the new document'
 `republished`: the pool of paragraphs makes some pages near-reposts), the cycle's length, and how
 many known documents it re-checked. The first build re-checked every known document before any new
 one, so its latency was about the whole cycle's length ("known first" below is that: the time the
-re-checks take). Runs the default (scheduled) cycle and `--full` (every known document re-checked,
-still new first), for each noise profile:
+re-checks take). Runs three modes, for each noise profile: `scheduled` (the default: new first,
+then due documents, then early re-checks with what the budget leaves: here every known document),
+`strict` (`recheck.early: false`: only due documents, none right after the baseline) and `full`
+(`run --full`: every known document, still new first):
 
 - static: the pages are byte-identical on every visit;
 - counter: a visit counter in the page changes on every visit (page chrome).
@@ -101,7 +103,7 @@ class Site:
         self.server.server_close()
 
 
-def config_for(site: Site, delay_s: float) -> Any:
+def config_for(site: Site, delay_s: float, early: bool = True) -> Any:
     return parse_config(
         f"""
 sources:
@@ -111,6 +113,7 @@ sources:
     link_pattern: "/content/"
     min_delay_s: {delay_s}
     concurrency: 4
+    recheck: {{early: {str(early).lower()}}}
 settings:
   respect_robots: false
   max_attempts: 1
@@ -131,9 +134,7 @@ def baseline_store(site: Site, path: Path) -> float:
         engine.dispose()
 
 
-def measure(
-    site: Site, base: Path, delay_s: float, profile: str, full: bool, workdir: Path
-) -> dict[str, Any]:
+def measure(site: Site, base: Path, delay_s: float, profile: str, mode: str, workdir: Path) -> dict[str, Any]:
     """One cycle on a copy of the baseline store, after one new document was published."""
     count = len(site.order)
     store = workdir / "run.sqlite"
@@ -145,7 +146,7 @@ def measure(
         new_url = f"{site.url}{doc_spec(count).path}"
         cycle_start = datetime.now(UTC)
         started = time.perf_counter()
-        summary = run_cycle(config_for(site, delay_s), engine, full=full)
+        summary = run_cycle(config_for(site, delay_s, early=mode != "strict"), engine, full=mode == "full")
         cycle_s = time.perf_counter() - started
         with session_factory(engine)() as session:
             doc_id = session.scalar(select(Document.id).where(Document.url == new_url))
@@ -156,7 +157,7 @@ def measure(
         return {
             "known": count,
             "profile": profile,
-            "mode": "full" if full else "scheduled",
+            "mode": mode,
             "new_event_kind": event.kind if event is not None else None,
             "new_event_latency_s": round(latency, 2) if latency is not None else None,
             "cycle_s": round(cycle_s, 1),
@@ -185,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="200,1000,3000")
     parser.add_argument("--delay", type=float, default=0.02)
     parser.add_argument("--profiles", default="static,counter")
-    parser.add_argument("--modes", default="scheduled,full")
+    parser.add_argument("--modes", default="scheduled,strict,full")
+    parser.add_argument("--tag", default="", help="added to the results file's name")
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 for profile in args.profiles.split(","):
                     for mode in args.modes.split(","):
                         load = round(os.getloadavg()[0], 2)
-                        row = measure(site, base, args.delay, profile, mode == "full", Path(tmp))
+                        row = measure(site, base, args.delay, profile, mode, Path(tmp))
                         row["load_1m_before"] = load
                         rows.append(row)
                         print(
@@ -211,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 site.close()
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"new_first-{datetime.now(UTC):%Y-%m-%d}.json"
+    tag = f"-{args.tag}" if args.tag else ""
+    out = RESULTS / f"new_first-{datetime.now(UTC):%Y-%m-%d}{tag}.json"
     out.write_text(
         json.dumps({"machine": machine(), "delay_s": args.delay, "rows": rows}, ensure_ascii=False, indent=2),
         encoding="utf-8",
