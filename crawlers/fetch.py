@@ -111,6 +111,10 @@ _MAGIC = (
 )
 
 
+# What a fetch reads: an HTML page, a listing feed, or a file of any type (an attachment).
+PAGE, FEED, FILE = "page", "feed", "file"
+
+
 @dataclass
 class FetchResult:
     url: str  # the URL asked for
@@ -121,7 +125,8 @@ class FetchResult:
     error: str | None = None  # human reason when this is a fetch error
     # timeout|connection|http|challenge|too_large|robots|blocked|not_html|empty|redirect|scheme|truncated
     error_kind: str | None = None
-    text: str | None = None  # decoded HTML when status 200 and no error
+    text: str | None = None  # decoded HTML when status 200 and no error ("" for a file)
+    body: bytes | None = None  # a file's bytes (fetch_page(file=True)), status 200 and no error
     encoding: str | None = None
     encoding_source: str | None = None  # header|meta|detected|override
     replacement_chars: int = 0
@@ -942,10 +947,11 @@ class Fetcher:
         headers: dict[str, str],
         min_delay_s: float,
         result: FetchResult,
-        feed: bool = False,
+        mode: str = PAGE,
         session: requests.Session | None = None,
     ) -> tuple[requests.Response, bytes | None]:
-        """GET `url` with retries. Returns the response and its body (None for 3xx/304/non-HTML 200)."""
+        """GET `url` with retries. Returns the response and its body (None for 3xx/304, and for a 200
+        that is not what `mode` reads: PAGE HTML, FEED JSON/RSS/Atom, FILE any type)."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         if session is None:
@@ -962,7 +968,7 @@ class Fetcher:
                 with _request_deadline(deadline):
                     resp = self._send(session, url, host, headers, deadline)
                     try:
-                        body = self._response_body(resp, deadline, feed)
+                        body = self._response_body(resp, deadline, mode)
                     except BaseException:
                         resp.close()
                         raise
@@ -986,7 +992,7 @@ class Fetcher:
                 time.sleep(self._backoff(attempt, retry_after))
         raise AssertionError("unreachable")
 
-    def _response_body(self, resp: requests.Response, deadline: float, feed: bool = False) -> bytes | None:
+    def _response_body(self, resp: requests.Response, deadline: float, mode: str = PAGE) -> bytes | None:
         status = resp.status_code
         if status in _REDIRECT_STATUSES or status == 304:
             # Read the (empty or short) body: the connection then goes back to the pool. requests
@@ -998,10 +1004,10 @@ class Fetcher:
         length = resp.headers.get("Content-Length", "")
         if status == 200:
             _, media, _ = _content_type(resp.headers)
-            if feed:
+            if mode == FEED:
                 if media not in _FEED_TYPES and not media.endswith(("+json", "+xml")):
                     return None  # not a feed: not downloaded
-            elif media not in _HTML_TYPES and media not in _SNIFF_TYPES:
+            elif mode == PAGE and media not in _HTML_TYPES and media not in _SNIFF_TYPES:
                 return None  # not HTML: not downloaded
             coding = _undecodable_coding(resp.headers)
             if coding is not None:
@@ -1040,13 +1046,15 @@ class Fetcher:
         allow_private: bool = False,
         encoding: str | None = None,
         feed: bool = False,
+        file: bool = False,
     ) -> FetchResult:
         """Fetch one page. Whatever the site does ends up in `error`/`error_kind`, never raised.
 
         `allow_private`: let this fetch reach loopback/private addresses (only for sources whose own
         configured URLs live there). `encoding`: a codec to decode with, overriding header and meta
         (a WHATWG label or Python's name of a web encoding; a Python-only codec such as rot13,
-        base64 or idna is an "encoding" fetch error). `feed`: the body is a listing feed (JSON,
+        base64 or idna is an "encoding" fetch error). `file`: an attachment, any type, its bytes in
+        `body` (`text` is ""). `feed`: the body is a listing feed (JSON,
         RSS, Atom) instead of an HTML page. Credentials in `url` (user:password@) are sent, as
         Basic auth, to that URL's origin only (this and later fetches from it), never to the
         hosts its pages link or redirect to; no URL in the result carries them.
@@ -1056,10 +1064,11 @@ class Fetcher:
         started = time.monotonic()
         result = FetchResult(url=_redact(url), final_url=_redact(url))
         try:
-            self._fetch(url, etag, last_modified, min_delay_s, allow_private, encoding, feed, result)
+            mode = FILE if file else FEED if feed else PAGE
+            self._fetch(url, etag, last_modified, min_delay_s, allow_private, encoding, mode, result)
         except _Failure as failure:
             result.error, result.error_kind = failure.message, failure.kind
-            result.text = None
+            result.text = result.body = None
             if failure.bytes_read is not None:
                 result.bytes = failure.bytes_read
         except _UnknownOverride:
@@ -1076,7 +1085,7 @@ class Fetcher:
     def _internal_error(result: FetchResult, exc: Exception) -> None:
         log.exception("fetching %s failed", result.final_url)
         result.error, result.error_kind = f"fetch failed: {type(exc).__name__}: {exc}", "internal"
-        result.text = None
+        result.text = result.body = None
 
     def _fetch(
         self,
@@ -1086,7 +1095,7 @@ class Fetcher:
         min_delay_s: float,
         allow_private: bool,
         encoding: str | None,
-        feed: bool,
+        mode: str,
         result: FetchResult,
     ) -> None:
         if encoding is not None and web_codec(encoding) is None:
@@ -1109,7 +1118,7 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        self._follow(current, headers, min_delay_s, allow_private, encoding, result, feed)
+        self._follow(current, headers, min_delay_s, allow_private, encoding, result, mode)
 
     def _follow(
         self,
@@ -1119,7 +1128,7 @@ class Fetcher:
         allow_private: bool,
         encoding: str | None,
         result: FetchResult,
-        feed: bool = False,
+        mode: str = PAGE,
     ) -> None:
         visited = {current}
         guarded = not allow_private
@@ -1145,7 +1154,7 @@ class Fetcher:
                         delay = max(delay, min(float(crawl_delay), _MAX_CRAWL_DELAY_S))
             auth = self._credentials.get(_origin(current)) if self._credentials else None
             hop_headers = {**headers, "Authorization": auth} if auth else headers
-            resp, body = self._request(current, hop_headers, delay, result, feed, session)
+            resp, body = self._request(current, hop_headers, delay, result, mode, session)
             status = resp.status_code
             result.status = status
             raw_type, media, charset = _content_type(resp.headers)
@@ -1171,11 +1180,25 @@ class Fetcher:
                 current = nxt
                 continue
             resp.close()
-            if feed and status == 200 and body is not None and body.strip():
+            if mode == FILE and status == 200 and body is not None:
+                self._finish_file(status, resp, body, result)
+            elif mode == FEED and status == 200 and body is not None and body.strip():
                 self._finish_feed(status, resp, body, charset, encoding, result)
             else:
                 self._finish(status, resp, body, media, charset, headers, encoding, result)
             return
+
+    def _finish_file(self, status: int, resp: requests.Response, body: bytes, result: FetchResult) -> None:
+        """An attachment (PDF, Word, OFD, spreadsheet …): the bytes as sent, read by
+        extraction.files. A challenge or block page served in its place is a fetch error."""
+        if not body.strip():
+            raise _Failure("empty", "empty body")
+        if _HTML_SNIFF_RE.match(body[:1024].lstrip(b"\xef\xbb\xbf")):
+            reason = detect_challenge(status, resp.headers, self._peek_text(resp, body))
+            if reason:
+                raise _Failure("challenge", reason)
+        result.body = body
+        result.text = ""  # read in full; the text comes from the file's own format
 
     def _finish_feed(
         self,

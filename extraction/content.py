@@ -31,6 +31,9 @@ class ExtractedDocument:
     # Why the title and the body are what they are ("title: h1, agrees with <title>", "body: cms
     # div#UCAP-CONTENT"): for debugging extraction on a real page, never compared or hashed.
     reasons: tuple[str, ...] = field(default=(), compare=False)
+    # Files linked from the body (附件: PDF, Word, WPS, OFD, spreadsheets): (absolute URL, link text).
+    # Each is watched as a document of its own; not part of this document's text or hash.
+    attachments: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @cached_property
     def normalised_paragraphs(self) -> list[str]:

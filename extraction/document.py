@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
@@ -858,6 +859,7 @@ def extract_document(html: str, url: str, content_selector: str | None = None) -
     else:
         containers, method = _select_containers(soup), "cms"
 
+    attachments = attachment_links(soup, containers, url)
     _remove_chrome(soup, containers)
     title, title_reason = _find_title(soup, metas, table, containers, page_text)
 
@@ -895,7 +897,51 @@ def extract_document(html: str, url: str, content_selector: str | None = None) -
         published_at=published_at,
         method=method,
         reasons=(f"title: {title_reason}", f"body: {body_reason}"),
+        attachments=attachments,
     )
+
+
+# File extensions of attachments (附件): the policy text is often only there.
+ATTACHMENT_EXTENSIONS = (".pdf", ".doc", ".docx", ".wps", ".ofd", ".xls", ".xlsx", ".et", ".zip")
+_ATTACHMENT_LABEL = re.compile(r"附件|附表|下载")
+
+
+def is_attachment_url(url: str) -> bool:
+    path = urlsplit(url).path.lower()
+    return path.endswith(ATTACHMENT_EXTENSIONS)
+
+
+def attachment_links(
+    soup: BeautifulSoup, containers: Iterable[Tag], base_url: str
+) -> tuple[tuple[str, str], ...]:
+    """Links to files in the body containers, and anywhere on the page when labelled 附件 (some
+    templates print the attachment list just after the body): absolute URL and link text, in
+    page order, each once. http(s) only."""
+    found: dict[str, str] = {}
+
+    def take(link: Tag, *, labelled: bool) -> None:
+        href = str(link.get("href") or "").strip()
+        if not href or href.startswith(("javascript:", "mailto:", "#")):
+            return
+        url = urljoin(base_url, href)
+        if urlsplit(url).scheme not in ("http", "https") or not is_attachment_url(url):
+            return
+        text = fold_whitespace(link.get_text(" "))
+        if labelled and not (_ATTACHMENT_LABEL.search(text) or _ATTACHMENT_LABEL.search(_nearby_text(link))):
+            return
+        found.setdefault(url.split("#", 1)[0], text)
+
+    for container in containers:
+        for link in container.find_all("a", href=True):
+            take(link, labelled=False)
+    for link in soup.find_all("a", href=True):
+        take(link, labelled=True)
+    return tuple(found.items())
+
+
+def _nearby_text(link: Tag) -> str:
+    parent = link.parent
+    return parent.get_text(" ")[:200] if isinstance(parent, Tag) else ""
 
 
 def _describe(tag: Tag) -> str:

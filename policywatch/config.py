@@ -39,6 +39,7 @@ class ConfigError(ValueError):
 
 
 LISTING_KINDS = ("html", "json", "rss")
+FETCHERS = ("http", "browser")
 PAGE_PLACEHOLDER = "{n}"
 
 
@@ -131,6 +132,10 @@ class SourceConfig:
     # The hosts the documents are fetched from, when not those of the configured URLs (a listing on
     # a search API, documents on www.gov.cn): Airflow's pools and the host budgets are per host.
     document_hosts: tuple[str, ...] = ()
+    # CONTRACT.md: how pages are loaded (http: requests; browser: headless Chromium, scripts run),
+    # and whether files linked from a document's body are watched as documents of their own.
+    fetcher: str = "http"
+    attachments: bool = True
 
     @property
     def recheck_policy(self) -> RecheckPolicy:
@@ -424,6 +429,8 @@ class _Validator:
                 "preset": False,
                 "recheck": False,
                 "document_hosts": False,
+                "fetcher": False,
+                "attachments": False,
             },
         )
         source_id = self.string(v["id"], f"{key}.id")
@@ -501,6 +508,11 @@ class _Validator:
         except ValueError as exc:
             where = "recheck" if "recheck" in v else "schedule" if "schedule" in v else "id"
             raise self.fail(f"{exc} (schedule {schedule!r})", f"{key}.{where}", v.get(where, node)) from exc
+        fetcher = opt("fetcher", self.string, "http")
+        if fetcher not in FETCHERS:
+            raise self.fail(
+                f"unknown fetcher {fetcher!r} (one of {', '.join(FETCHERS)})", f"{key}.fetcher", v["fetcher"]
+            )
         document_hosts = ()
         if "document_hosts" in v:
             document_hosts = tuple(
@@ -525,6 +537,8 @@ class _Validator:
             preset=preset,
             recheck=recheck,
             document_hosts=document_hosts,
+            fetcher=fetcher,
+            attachments=opt("attachments", self.boolean, True),
         )
 
     def host(self, node: yaml.Node, key: str) -> str:

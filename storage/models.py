@@ -119,6 +119,9 @@ class Document(Base):
     current_version_id: Mapped[int | None] = mapped_column(BigId)
     # Set when the first text of this document was already known at another URL (a repost).
     republished_of_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    # A file (附件) linked from the body of this page: the page's id. NULL for pages. No foreign
+    # key: SQLite cannot add one to an existing table (0012).
+    attachment_of: Mapped[int | None] = mapped_column(BigId, index=True, server_default=text("NULL"))
     # extraction.equivalence.page_fingerprint of the last page read to the current version: a
     # refetch with the same one is that version seen again, without extracting it.
     page_fingerprint: Mapped[str | None] = mapped_column(String(64))
@@ -257,6 +260,7 @@ class FetchAttempt(Base):
 class ChangeEvent(Base):
     __tablename__ = "change_events"
     __table_args__ = (Index("ix_change_events_source_detected", "source_id", "detected_at"),)
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}  # see Document
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(
@@ -275,6 +279,8 @@ class ChangeEvent(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     # The document this one reposts (for `republished`).
     original_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    # The event's document is a file attached to this page (Document.attachment_of).
+    attachment_of: Mapped[int | None] = mapped_column(BigId, server_default=text("NULL"))
 
 
 class OperatorNotice(Base):

@@ -51,6 +51,8 @@ def event_json(event: ChangeEvent) -> dict[str, Any]:
         "summary": event.summary,
         "relevance_terms": list(event.relevance_terms or []),
         "original_document_id": event.original_document_id,
+        # The page whose body links this file (an attachment), or null (CONTRACT.md).
+        "attachment_of": event.attachment_of,
     }
 
 

@@ -279,6 +279,7 @@ def record_content(
     same_document: Callable[[Session, str, Content], Document | None] | None = None,
     page_fingerprint: str | None = None,
     extractor_revision: str = EXTRACTOR_REVISION,
+    attachment_of: int | None = None,
 ) -> ContentOutcome:
     """Record an extracted page: a new document, a new version, or the current version seen again.
 
@@ -286,6 +287,7 @@ def record_content(
     notion of identity, e.g. the same 发文字号 and title); the storage layer has none of its own.
     `page_fingerprint`: the page's (extraction.equivalence), kept for the next fetch's fast path.
     `extractor_revision`: the extractor that read `content` (stored with a new version).
+    `attachment_of`: a new document is a file linked from the body of this page (document id).
     """
     now = fetch.fetched_at or utcnow()
     final_url = fetch.final_url or fetch.url
@@ -298,6 +300,8 @@ def record_content(
         doc = same_document(session, source_id, content)  # a move: the document goes there below
     if doc is None:
         doc = Document(source_id=source_id, url=final_url, status="active", first_seen_at=now)
+        if attachment_of is not None:  # unset otherwise: a store before 0012 has no such column
+            doc.attachment_of = attachment_of
         session.add(doc)
         session.flush()
         for url in {fetch.url, final_url}:
