@@ -543,7 +543,7 @@ def discover_listed(
             )
             summary.time("fetch", time.perf_counter() - started)
             if requests is not None:
-                requests[url_host(page_url)] += 1
+                requests[url_host(page_url)] += max(1, result.attempts)  # retries are requests too
             last_result = result
             beyond_the_end = number > 1 and result.gone
             with unit_of_work(factory) as session:
