@@ -35,8 +35,10 @@ test: setup services browser lint
 run: setup
 	scripts/run-local.sh
 
+# Every noise profile, 1,000 pages, median of 3, then the 10,000-page warm cycle (about half an hour);
+# `make bench BENCH_ARGS=--quick`: 200 pages, one repetition (a few minutes).
 bench: setup
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

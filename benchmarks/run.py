@@ -1,6 +1,12 @@
 """`make bench`: PolicyWatch and urlwatch on the same local site, measured alternately.
 
     python -m benchmarks.run [--pages 1000] [--reps 3] [--big-pages 10000] [--no-urlwatch] [--name NAME]
+                             [--profiles baseline,sidebars,...] [--quick]
+
+Every phase runs under each noise profile (benchmarks.pages.PROFILES: the builders' own counter
+only, reordered sidebars, visit counters, rotating ads, nonces and CSRF tokens, footer timestamps,
+shuffled attribute order, all of them mixed), each on its own site process. --quick: 200 pages,
+one repetition, no big cycle (a few minutes for every profile).
 
 Phases, each repetition on a fresh store (median of --reps):
   1 cold      empty store, every page new
@@ -35,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pages import changed_set
+from benchmarks.pages import PROFILES, changed_set
 from benchmarks.urlwatch_harness import URLWATCH_VERSION, UrlwatchJobs, ensure_urlwatch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +58,11 @@ CHANGED_FRACTION = 0.05
 class Site:
     """benchmarks.site in its own process (its CPU is not the clients')."""
 
-    def __init__(self, pages: int) -> None:
+    def __init__(self, pages: int, noise: str = "baseline") -> None:
         self.pages = pages
+        self.noise = noise
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.site", "--pages", str(pages)],
+            [sys.executable, "-m", "benchmarks.site", "--pages", str(pages), "--noise", noise],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -123,11 +130,17 @@ class PolicyWatchTool:
     name = "policywatch"
 
     def __init__(self, site: Site, workdir: Path, concurrency: int) -> None:
-        self.site = site
         self.workdir = workdir
+        self.concurrency = concurrency
         self.db = workdir / "policywatch.db"
         self.config = workdir / "sources.yaml"
         workdir.mkdir(parents=True, exist_ok=True)
+        self.use(site)
+
+    def use(self, site: Site) -> None:
+        """Point the configuration at another site (another noise profile)."""
+        self.site = site
+        concurrency = self.concurrency
         self.config.write_text(
             f"""sources:
   - id: bench
@@ -182,6 +195,11 @@ class UrlwatchTool:
         self.jobs = UrlwatchJobs(ensure_urlwatch(WORK / "urlwatch-venv"), workdir)
         self.jobs.write(site.base_url, site.pages)
 
+    def use(self, site: Site) -> None:
+        """Point the jobs at another site (another noise profile)."""
+        self.site = site
+        self.jobs.write(site.base_url, site.pages)
+
     def fresh(self) -> None:
         self.jobs.fresh_cache()
 
@@ -230,7 +248,7 @@ def run_phases(site: Site, tools: list[Any], reps: int, log: Any) -> list[Run]:
                 run = tool.run(phase)
                 runs.append(run)
                 log(
-                    f"rep {rep + 1} {phase:>7} {tool.name:<11} {run.wall_s:7.2f} s  {run.pages_per_s:7.1f} pages/s  "
+                    f"{site.noise:>11} rep {rep + 1} {phase:>7} {tool.name:<11} {run.wall_s:7.2f} s  {run.pages_per_s:7.1f} pages/s  "
                     f"cpu {run.cpu_s:6.2f} s  rss {run.peak_rss_mb:6.1f} MB  changes {run.changes}"
                 )
     return runs
@@ -269,7 +287,7 @@ def _pages(runs: list[Run]) -> int:
 def diff_timings(repeat: int = 15) -> dict[str, Any]:
     from benchmarks.pages import largest_document_paragraphs
     from extraction import normalise_paragraphs
-    from policywatch.classify import diff_versions
+    from policywatch.classify import clear_diff_cache, diff_versions
     from storage.models import DocumentVersion
 
     title, paras = largest_document_paragraphs()
@@ -294,6 +312,7 @@ def diff_timings(repeat: int = 15) -> dict[str, Any]:
         new = version(new_paras)
         times = []
         for _ in range(repeat):
+            clear_diff_cache()  # the diff itself, not the cache that spares a cycle recomputing it
             started = time.perf_counter()
             result = diff_versions(old, new)
             times.append(time.perf_counter() - started)
@@ -360,34 +379,68 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="PolicyWatch fetch workers")
     parser.add_argument("--no-urlwatch", action="store_true")
     parser.add_argument("--name", default="bench")
+    parser.add_argument("--profiles", default=",".join(PROFILES), help="noise profiles, comma-separated")
+    parser.add_argument("--quick", action="store_true", help="200 pages, one repetition, no big cycle")
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
         print(message, flush=True)
 
+    if args.quick:
+        args.pages, args.reps, args.big_pages = min(args.pages, 200), 1, 0
+    profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
+    unknown = set(profiles) - set(PROFILES)
+    if unknown:
+        parser.error(f"unknown profiles {sorted(unknown)}; known: {', '.join(PROFILES)}")
+
     started = datetime.now(UTC)
     load_before = os.getloadavg()
     WORK.mkdir(parents=True, exist_ok=True)
-    site = Site(args.pages)
-    try:
-        tools: list[Any] = [PolicyWatchTool(site, WORK / "policywatch", args.concurrency)]
-        if not args.no_urlwatch:
-            tools.append(UrlwatchTool(site, WORK / "urlwatch"))
-        log(f"site: {args.pages} pages at {site.base_url}; load average {load_before}")
-        runs = run_phases(site, tools, args.reps, log)
-    finally:
-        site.close()
+    runs: list[Run] = []
+    by_profile: dict[str, Any] = {}
+    tools: list[Any] = []
+    for profile in profiles:
+        site = Site(args.pages, profile)
+        try:
+            if not tools:
+                tools.append(PolicyWatchTool(site, WORK / "policywatch", args.concurrency))
+                if not args.no_urlwatch:
+                    tools.append(UrlwatchTool(site, WORK / "urlwatch"))
+            for tool in tools:
+                tool.use(site)
+            log(
+                f"site: {args.pages} pages at {site.base_url}, noise {profile}; load average {os.getloadavg()}"
+            )
+            load = os.getloadavg()
+            mine = run_phases(site, tools, args.reps, log)
+        finally:
+            site.close()
+        for run in mine:
+            run.detail["profile"] = profile
+        runs.extend(mine)
+        by_profile[profile] = {"load_average": {"before": load, "after": os.getloadavg()}, "phases": {}}
+        for phase in PHASES:
+            entry = {tool.name: median_of(mine, tool.name, phase) for tool in tools}
+            entry["true_changes"] = expected_changes(phase, args.pages) if phase != "cold" else 0
+            if entry.get("urlwatch"):
+                entry["ratio_pages_per_s"] = round(
+                    entry["policywatch"]["pages_per_s"] / entry["urlwatch"]["pages_per_s"], 2
+                )
+                # Ratio of each repetition (the two tools back to back), for the spread.
+                entry["ratio_per_rep"] = [
+                    round(p.pages_per_s / u.pages_per_s, 2)
+                    for p, u in zip(
+                        [r for r in mine if r.tool == "policywatch" and r.phase == phase],
+                        [r for r in mine if r.tool == "urlwatch" and r.phase == phase],
+                        strict=False,
+                    )
+                ]
+            entry["exact"] = all(
+                r.changes == entry["true_changes"] for r in mine if r.phase == phase and phase != "cold"
+            )
+            by_profile[profile]["phases"][phase] = entry
     load_after_phases = os.getloadavg()
 
-    phases: dict[str, Any] = {}
-    for phase in PHASES:
-        entry = {tool.name: median_of(runs, tool.name, phase) for tool in tools}
-        entry["true_changes"] = expected_changes(phase, args.pages) if phase != "cold" else 0
-        if entry.get("urlwatch"):
-            entry["ratio_pages_per_s"] = round(
-                entry["policywatch"]["pages_per_s"] / entry["urlwatch"]["pages_per_s"], 2
-            )
-        phases[phase] = entry
     diff = diff_timings()
     log(
         f"diff of a {diff['document_chars']}-character document: {diff['one_character']['median_ms']} ms (one character), {diff['one_paragraph']['median_ms']} ms (one paragraph)"
@@ -401,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "load_average": {"before": load_before, "after_phases": load_after_phases, "end": os.getloadavg()},
         "settings": {
+            "profiles": profiles,
             "pages": args.pages,
             "reps": args.reps,
             "policywatch_concurrency": args.concurrency,
@@ -409,10 +463,12 @@ def main(argv: list[str] | None = None) -> int:
             "min_delay_s": 0,
             "database": "sqlite",
         },
-        "phases": phases,
+        "profiles": by_profile,
         "diff": diff,
         "rss_warm_cycle": {
-            f"{args.pages}_pages_mb": phases["warm"]["policywatch"]["peak_rss_mb"],
+            f"{args.pages}_pages_mb": max(
+                by_profile[p]["phases"]["warm"]["policywatch"]["peak_rss_mb"] for p in profiles
+            ),
             f"{args.big_pages}_pages_mb": big["warm"]["peak_rss_mb"] if big else None,
             "big": big,
         },
@@ -422,20 +478,22 @@ def main(argv: list[str] | None = None) -> int:
     path = RESULTS / f"{args.name}-{started.strftime('%Y-%m-%d')}.json"
     path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     log(f"\nresults: {path.relative_to(ROOT)}")
-    for phase in PHASES:
-        e = phases[phase]
-        pw, uw = e["policywatch"], e.get("urlwatch") or {}
-        log(
-            f"{phase:>7}: policywatch {pw['pages_per_s']:7.1f} pages/s ({pw['cpu_ms_per_page']:.2f} ms CPU/page, "
-            f"changes {pw['changes_reported']}, +{pw['db_bytes_added'] / args.pages:.0f} B/page)"
-            + (
-                f" | urlwatch {uw['pages_per_s']:7.1f} pages/s ({uw['cpu_ms_per_page']:.2f} ms CPU/page, changes {uw['changes_reported']})"
-                f" | ratio {e['ratio_pages_per_s']}"
-                if uw
-                else ""
+    for profile in profiles:
+        for phase in PHASES:
+            e = by_profile[profile]["phases"][phase]
+            pw, uw = e["policywatch"], e.get("urlwatch") or {}
+            log(
+                f"{profile:>11} {phase:>7}: policywatch {pw['pages_per_s']:7.1f} pages/s "
+                f"({pw['cpu_ms_per_page']:.2f} ms CPU/page, changes {pw['changes_reported']}, "
+                f"+{pw['db_bytes_added'] / args.pages:.0f} B/page)"
+                + (
+                    f" | urlwatch {uw['pages_per_s']:7.1f} pages/s ({uw['cpu_ms_per_page']:.2f} ms CPU/page, "
+                    f"changes {uw['changes_reported']}) | ratio {e['ratio_pages_per_s']}"
+                    if uw
+                    else ""
+                )
+                + f" | true changes {e['true_changes']}"
             )
-            + f" | true changes {e['true_changes']}"
-        )
     return 0
 
 

@@ -1,6 +1,7 @@
 """The benchmark site: N policy pages on 127.0.0.1, served by one asyncio process.
 
-    python -m benchmarks.site --pages 1000 [--port 0]     prints "READY <port>" when listening
+    python -m benchmarks.site --pages 1000 [--noise PROFILE] [--port 0]
+                                                          prints "READY <port>" when listening
 
 Every response goes out in ONE write on a TCP_NODELAY socket (headers and body together): a server
 that writes them separately with Nagle on stalls a keep-alive client ~40 ms per request. HTTP/1.1
@@ -9,6 +10,9 @@ Control (the benchmark runner's, not a client's): /_bench/change?docs=1,2,3 bump
 edition (a change in substance); /_bench/etag?on=1 turns ETag/Last-Modified (and 304s) on or off;
 /_bench/reset; /_bench/stats. Without ETag mode the server ignores conditional headers (as many
 government sites do). The visit counter of every page changes on every visit (page chrome).
+With --noise PROFILE (benchmarks.pages.NOISE_PROFILES) each page also carries that profile's noise,
+drawn anew for each of NOISE_VARIANTS renderings that successive requests go through in turn (so two
+fetches in a row never see the same noise); rendered up front, so noise costs the server nothing.
 """
 
 from __future__ import annotations
@@ -17,24 +21,29 @@ import argparse
 import asyncio
 import email.utils
 import json
+import random
 import socket
 import sys
 from datetime import UTC
 from urllib.parse import parse_qs, urlsplit
 
-from benchmarks.pages import COUNTER_MARK, doc_spec, listing, render
+from benchmarks.pages import COUNTER_MARK, PROFILES, doc_spec, listing, render
 
 _MARK = str(COUNTER_MARK).encode()
 _BASE_TIME = 1_700_000_000  # Last-Modified of edition 0; each edition is a day later
 _REASONS = {200: "OK", 304: "Not Modified", 404: "Not Found", 400: "Bad Request"}
+NOISE_VARIANTS = 3
 
 
 class BenchSite:
-    def __init__(self, pages: int) -> None:
+    def __init__(self, pages: int, noise: str = "baseline") -> None:
         self.count = pages
+        self.noise = noise
+        self.variants = 1 if noise == "baseline" else NOISE_VARIANTS
         self.specs = [doc_spec(i) for i in range(pages)]
         self.editions = [0] * pages
-        self.bodies: dict[tuple[int, int], bytes] = {}
+        self.served = [0] * pages  # 200 responses per document: which noise variant comes next
+        self.bodies: dict[tuple[int, int, int], bytes] = {}
         self.listing = listing(pages)
         self.etag_mode = False
         self.visits = 0
@@ -43,11 +52,16 @@ class BenchSite:
         for i in range(pages):  # rendered up front: the cold phase measures the client, not this
             self.body(i)
 
-    def body(self, i: int) -> bytes:
-        key = (i, self.editions[i])
+    def body(self, i: int, variant: int = 0) -> bytes:
+        key = (i, self.editions[i], variant)
         body = self.bodies.get(key)
         if body is None:
-            body = self.bodies[key] = render(self.specs[i], self.editions[i])
+            for v in range(self.variants):  # every variant of this edition at once
+                rng = random.Random(f"{self.noise}-{i}-{self.editions[i]}-{v}")
+                self.bodies[(i, self.editions[i], v)] = render(
+                    self.specs[i], self.editions[i], self.noise, rng
+                )
+            body = self.bodies[key]
         return body
 
     def reset(self) -> None:
@@ -78,7 +92,9 @@ class BenchSite:
                     self.not_modified += 1
                     return 304, out, b""
             self.visits += 1
-            return 200, out, self.body(i).replace(_MARK, str(self.visits).encode())
+            self.served[i] += 1
+            body = self.body(i, self.served[i] % self.variants)
+            return 200, out, body.replace(_MARK, str(self.visits).encode())
         if path.startswith("/_bench/"):
             return self.control(path[len("/_bench/") :], parse_qs(parts.query))
         return 404, {"Content-Type": "text/html"}, b"<html><body>not found</body></html>"
@@ -99,6 +115,7 @@ class BenchSite:
             "not_modified": self.not_modified,
             "etag": self.etag_mode,
             "changed_docs": sum(1 for e in self.editions if e),
+            "noise": self.noise,
         }
         return 200, {"Content-Type": "application/json"}, json.dumps(stats).encode()
 
@@ -154,8 +171,8 @@ async def serve_client(site: BenchSite, reader: asyncio.StreamReader, writer: as
         writer.close()
 
 
-async def main_async(pages: int, port: int) -> None:
-    site = BenchSite(pages)
+async def main_async(pages: int, port: int, noise: str = "baseline") -> None:
+    site = BenchSite(pages, noise)
     server = await asyncio.start_server(
         lambda r, w: serve_client(site, r, w), "127.0.0.1", port, backlog=256, limit=65536
     )
@@ -169,9 +186,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--noise", choices=PROFILES, default="baseline")
     args = parser.parse_args()
     try:
-        asyncio.run(main_async(args.pages, args.port))
+        asyncio.run(main_async(args.pages, args.port, args.noise))
     except KeyboardInterrupt:
         sys.exit(0)
 

@@ -47,3 +47,8 @@ class ExtractedDocument:
     @property
     def text(self) -> str:
         return "\n".join(self.paragraphs)
+
+
+# File extensions of attachments (附件): the policy text is often only there. Shared by extraction
+# (which lists them) and the fast path's evidence (extraction.equivalence).
+ATTACHMENT_EXTENSIONS = (".pdf", ".doc", ".docx", ".wps", ".ofd", ".xls", ".xlsx", ".et", ".zip")

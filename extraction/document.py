@@ -27,7 +27,7 @@ from .chrome import (
     CMS_CONTAINERS,
     _is_chrome_by_name,
 )
-from .content import ExtractedDocument, ExtractionError
+from .content import ATTACHMENT_EXTENSIONS, ExtractedDocument, ExtractionError
 from .docmeta import parse_date, parse_doc_number
 from .markup import repair_markup
 from .normalise import fold_whitespace, normalise_paragraphs, normalise_text
@@ -901,8 +901,6 @@ def extract_document(html: str, url: str, content_selector: str | None = None) -
     )
 
 
-# File extensions of attachments (附件): the policy text is often only there.
-ATTACHMENT_EXTENSIONS = (".pdf", ".doc", ".docx", ".wps", ".ofd", ".xls", ".xlsx", ".et", ".zip")
 _ATTACHMENT_LABEL = re.compile(r"附件|附表|下载")
 
 

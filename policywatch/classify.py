@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from extraction import normalise_text
@@ -14,14 +16,46 @@ if TYPE_CHECKING:
 SUMMARY_LIMIT = 240
 
 
-def diff_versions(old: DocumentVersion, new: DocumentVersion) -> DocumentDiff:
-    """Diff two versions on their normalised text; the title is the first line so a retitle shows."""
-    from policydiff import diff_texts  # imported when a cycle finds its first change
+# A changed event's diff is wanted three times: by the classify stage (significance, summary), by
+# keyword matching when its alerts are queued (alerts.subscriptions) and by the alert e-mail
+# (alerts.render), the last two in the same cycle when it delivers. A diff is a pure function of the
+# two normalised texts, so the latest few are kept, keyed by those texts themselves (a version's
+# text can be rewritten by `policywatch reextract` under the same id, so ids would not do) and by
+# the diff function (another implementation, or a test's instrumented one, is another diff).
+DIFF_CACHE_SIZE = 64
+_diff_cache: OrderedDict[tuple[object, str, str, str, str], DocumentDiff] = OrderedDict()
+_diff_cache_lock = threading.Lock()
+diff_stats = {"computed": 0, "reused": 0}  # read by tests and benchmarks
 
-    return diff_texts(
-        [normalise_text(old.title), *old.normalized_paragraphs],
-        [normalise_text(new.title), *new.normalized_paragraphs],
-    )
+
+def clear_diff_cache() -> None:
+    """Forget the diffs kept (benchmarks time the diff itself; tests start clean)."""
+    with _diff_cache_lock:
+        _diff_cache.clear()
+
+
+def diff_versions(old: DocumentVersion, new: DocumentVersion) -> DocumentDiff:
+    """Diff two versions on their normalised text; the title is the first line so a retitle shows.
+
+    Computed once per pair of texts: the same pair again (in this process) is the same diff."""
+    import policydiff  # imported when a cycle finds its first change
+
+    diff_texts = policydiff.diff_texts
+    old_title, new_title = normalise_text(old.title), normalise_text(new.title)
+    key = (diff_texts, old_title, old.normalized_text or "", new_title, new.normalized_text or "")
+    with _diff_cache_lock:
+        diff = _diff_cache.get(key)
+        if diff is not None:
+            _diff_cache.move_to_end(key)
+            diff_stats["reused"] += 1
+            return diff
+    diff = diff_texts([old_title, *old.normalized_paragraphs], [new_title, *new.normalized_paragraphs])
+    with _diff_cache_lock:
+        diff_stats["computed"] += 1
+        _diff_cache[key] = diff
+        while len(_diff_cache) > DIFF_CACHE_SIZE:
+            _diff_cache.popitem(last=False)
+    return diff
 
 
 def summarise(diff: DocumentDiff, limit: int = SUMMARY_LIMIT) -> str:

@@ -10,6 +10,9 @@ which consumes `Observation`s on the calling thread:
 
 A page whose fingerprint (extraction.equivalence) matches the one its current version was read from
 is not extracted at all: it is the current version seen again, whatever its counters and sidebars say.
+The fingerprint kept with a version is learned from its extraction: the evidence extraction read
+(its containers, title candidates, metadata) when this module's reading of the page chose the same
+containers, else the whole page.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from crawlers import Fetcher, FetchResult
-from extraction.equivalence import page_fingerprint
+from extraction.equivalence import fingerprint_like, learned_fingerprint, page_fingerprint
 from storage.raw import PackedPage, pack_page
 
 if TYPE_CHECKING:
@@ -110,15 +113,17 @@ def _read(seen: Observation, source: SourceConfig, html: str) -> None:
     """Fingerprint the fetched page and, unless it is the current version's page, extract it."""
     result, target = seen.fetch, seen.target
     # With a configured selector extraction reads one element: chrome rules do not describe it.
-    if not source.content_selector:
-        seen.fingerprint = page_fingerprint(html)
+    computed: str | None = None
+    if not source.content_selector and target.fingerprint is not None:
+        # The evidence the document's current version was read from (extraction.equivalence): the
+        # same again means the same title and paragraphs, whatever the rest of the page says.
+        computed = page_fingerprint(html)
         if (
-            seen.fingerprint is not None
-            and seen.fingerprint == target.fingerprint
+            fingerprint_like(html, target.fingerprint, computed) == target.fingerprint
             and result.final_url == target.url  # a move takes the full path
         ):
-            # The page the current version was read from, but for chrome: not a "not found" page
-            # either (checked first for a page that is read in full).
+            # Not a "not found" page either (checked first for a page that is read in full).
+            seen.fingerprint = target.fingerprint
             seen.same_page = True
             seen.fetch = replace(result, text=None)  # the version stage needs none of it
             return
@@ -127,13 +132,17 @@ def _read(seen: Observation, source: SourceConfig, html: str) -> None:
 
     if is_not_found_page(html):
         seen.not_found = True
-        seen.fingerprint = None
         return
     try:
         seen.content = extract_document(html, result.final_url, source.content_selector)
     except ExtractionError as exc:
         seen.extraction_error = str(exc)
         return
+    if not source.content_selector:
+        if computed is None:
+            page_fingerprint(html)  # the parse learned_fingerprint reuses
+        # What this extraction read, for the next fetch of the page (one parse: reused).
+        seen.fingerprint = learned_fingerprint(html, seen.content)
     # CPU work the version stage would otherwise do on its single thread: computed here, the
     # cached values travel with the observation.
     _ = seen.content.normalised_paragraphs, seen.content.content_hash
