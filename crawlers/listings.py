@@ -9,12 +9,14 @@ private-address rules apply.
 from __future__ import annotations
 
 import functools
+import html as html_lib
 import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .discover import absolute_link, find_links_checked, resource_limit
 from .fetch import Fetcher, FetchResult
@@ -24,8 +26,11 @@ __all__ = [
     "ListedLink",
     "ListingError",
     "fetch_listing",
+    "hanweb_page_count",
+    "hanweb_page_urls",
     "json_value",
     "parse_feed",
+    "parse_hanweb_listing",
     "parse_html_listing",
     "parse_json_listing",
 ]
@@ -72,6 +77,9 @@ class ListedLink:
     url: str
     title: str | None = None
     date: str | None = None
+
+
+_TAG_RE = re.compile(r"<[^>]*>")
 
 
 def _fold(text: str | None) -> str | None:
@@ -272,6 +280,100 @@ def parse_feed(text: str, base_url: str, pattern: re.Pattern[str] | None = None)
     return _dedupe(links, pattern)
 
 
+# --- Hanweb 大汉 CMS dataproxy.jsp ----------------------------------------------------------------
+
+# The provincial sites on Hanweb fill their column pages from /module/web/jpage/dataproxy.jsp: an
+# XML envelope whose <record> elements each hold one list item as HTML in CDATA, with <totalpage>
+# (pages of `perpage` items) and often <totalrecord>. One request returns the records
+# startrecord..endrecord (the site's script shows them `perpage` at a time).
+_HANWEB_RECORD_RE = re.compile(r"<record\b[^>]*>(.*?)</record\s*>", re.S | re.I)
+_HANWEB_CDATA_RE = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
+_HANWEB_TOTALPAGE_RE = re.compile(r"<totalpage\b[^>]*>\s*(?:<!\[CDATA\[)?\s*(\d+)", re.I)
+_HANWEB_TOTALRECORD_RE = re.compile(r"<totalrecord\b[^>]*>\s*(?:<!\[CDATA\[)?\s*(\d+)", re.I)
+_DATE_RE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})")
+_ANY_LINK = re.compile(".")
+HANWEB_PARAMS = ("columnid", "unitid", "webid", "startrecord", "endrecord", "perpage")
+
+
+@_listing_errors
+def parse_hanweb_listing(
+    text: str, base_url: str, pattern: re.Pattern[str] | None = None
+) -> list[ListedLink]:
+    """The documents of a Hanweb 大汉 `dataproxy.jsp` answer: one per <record>, its first link
+    (matching `pattern` when given), the link's title (else its text) and the record's date.
+
+    A record's HTML is usually in CDATA; some installations escape it instead (&lt;a href=…),
+    which is read too. Not a dataproxy answer at all (no <record> and no <totalpage>, e.g. an
+    error page served with 200) is a ListingError; an empty <recordset> is an empty list.
+    """
+    body = text.lstrip("\ufeff")
+    records = _HANWEB_RECORD_RE.findall(body)
+    if not records and not _HANWEB_TOTALPAGE_RE.search(body) and "<recordset" not in body.lower():
+        raise ListingError("not a Hanweb dataproxy.jsp answer (no <record> or <totalpage>)")
+    wanted = pattern or _ANY_LINK
+    links: list[ListedLink] = []
+    for raw in records:
+        cdata = _HANWEB_CDATA_RE.findall(raw)
+        fragment = "".join(cdata) if cdata else html_lib.unescape(raw)
+        found, problem = find_links_checked(f"<html><body>{fragment}</body></html>", base_url, wanted)
+        if problem is not None:
+            raise ListingError(_stopped_early("Hanweb record", problem))
+        if not found:
+            continue
+        url, title = next(iter(found.items()))
+        m = _DATE_RE.search(_TAG_RE.sub(" ", fragment))
+        date = f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}" if m else None
+        links.append(ListedLink(url, _fold(title), date))
+    return _dedupe(links, None)
+
+
+def _hanweb_window(url: str) -> tuple[int, int, int]:
+    """(startrecord, records per request, perpage) of a dataproxy.jsp URL (Hanweb's defaults when
+    absent: 1, 3 pages of 15 = 45, 15)."""
+    query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+    def number(name: str, default: int) -> int:
+        value = query.get(name, "")
+        return int(value) if value.isdigit() and int(value) > 0 else default
+
+    perpage = number("perpage", 15)
+    start = number("startrecord", 1)
+    end = number("endrecord", start + perpage * 3 - 1)
+    return start, max(1, end - start + 1), perpage
+
+
+def hanweb_page_urls(url: str, max_pages: int) -> list[str]:
+    """`url` (a dataproxy.jsp URL) and the URLs of the next `max_pages - 1` requests: the same
+    query with startrecord/endrecord moved on by one request's worth of records each time (the
+    other parameters, columnid, unitid, webid, perpage …, kept as they are)."""
+    start, batch, _ = _hanweb_window(url)
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    urls = []
+    for i in range(max(1, max_pages)):
+        first = start + i * batch
+        values = {"startrecord": str(first), "endrecord": str(first + batch - 1)}
+        query = [(k, values.pop(k, v) if k in ("startrecord", "endrecord") else v) for k, v in pairs]
+        query += list(values.items())  # a URL without the window gets one
+        urls.append(urlunsplit(parts._replace(query=urlencode(query, safe="/"))))
+    return urls
+
+
+def hanweb_page_count(text: str, url: str) -> int | None:
+    """How many requests of `url`'s window size cover the whole list, from the answer's
+    <totalrecord> (else <totalpage> × perpage); None when the answer says neither."""
+    _, batch, perpage = _hanweb_window(url)
+    records = _HANWEB_TOTALRECORD_RE.search(text)
+    if records:
+        total = int(records.group(1))
+    else:
+        pages = _HANWEB_TOTALPAGE_RE.search(text)
+        if not pages:
+            return None
+        total = int(pages.group(1)) * perpage
+    return max(1, -(-total // batch))
+
+
 # --- fetching JSON and XML listings ---------------------------------------------------------------
 
 
@@ -284,7 +386,7 @@ def fetch_listing(
     allow_private: bool = False,
     encoding: str | None = None,
 ) -> FetchResult:
-    """Fetch a listing page: an HTML page, or a JSON / RSS / Atom feed."""
+    """Fetch a listing page: an HTML page, or a JSON / RSS / Atom / Hanweb dataproxy feed."""
     return fetcher.fetch_page(
         url, min_delay_s=min_delay_s, allow_private=allow_private, encoding=encoding, feed=kind != "html"
     )

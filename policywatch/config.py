@@ -38,7 +38,7 @@ class ConfigError(ValueError):
         super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
 
 
-LISTING_KINDS = ("html", "json", "rss")
+LISTING_KINDS = ("html", "json", "rss", "hanweb")
 FETCHERS = ("http", "browser")
 PAGE_PLACEHOLDER = "{n}"
 
@@ -73,6 +73,10 @@ class ListingConfig:
     pages: Pagination | None = None
 
     def page_urls(self) -> list[str]:
+        if self.kind == "hanweb":
+            from crawlers.listings import hanweb_page_urls
+
+            return hanweb_page_urls(self.url, self.pages.max_pages if self.pages else 1)
         return self.pages.urls(self.url) if self.pages else [self.url]
 
 
@@ -649,10 +653,20 @@ class _Validator:
             else ("title",),
             date_field=self.field_paths(v["date_field"], f"{key}.date_field") if "date_field" in v else (),
             html_field=html_field,
-            pages=self.pagination(v["pages"], f"{key}.pages", settings) if "pages" in v else None,
+            pages=self.pagination(v["pages"], f"{key}.pages", settings, hanweb=kind == "hanweb")
+            if "pages" in v
+            else None,
         )
 
-    def pagination(self, node: yaml.Node, key: str, settings: Settings) -> Pagination:
+    def pagination(
+        self, node: yaml.Node, key: str, settings: Settings, *, hanweb: bool = False
+    ) -> Pagination:
+        if hanweb:
+            # A Hanweb dataproxy.jsp list pages by its startrecord/endrecord window: only how many.
+            w = self.mapping(node, key, {"max": False})
+            max_pages = self.integer(w["max"], f"{key}.max") if "max" in w else settings.max_pages
+            assert max_pages is not None
+            return Pagination(template="", first=0, max_pages=max_pages)
         v = self.mapping(node, key, {"template": True, "first": False, "max": False})
         template_node = v["template"]
         template = self.string(template_node, f"{key}.template")

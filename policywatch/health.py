@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from crawlers.challenge import challenge_tag
 from storage.db import session_factory, unit_of_work
 from storage.models import OperatorNotice, Source, utcnow
 
@@ -62,7 +63,7 @@ def assess_cycle(source_id: str, summary: CycleSummary) -> CycleHealth:
     skipped = [f for f in failures if f["error"].startswith("skipped:")]
     pages_failed = len(failures) - len(listing) - len(skipped)
     pages = summary.succeeded + pages_failed
-    challenges = [f for f in failures if f["error"].startswith(("challenge:", "blocked:"))]
+    challenges = [f for f in failures if challenge_tag(f["error"]) is not None]
     if skipped and not pages and not listing:
         return CycleHealth(False)  # another cycle had the source: nothing learnt
     if listing:

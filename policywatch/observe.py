@@ -149,8 +149,14 @@ def _read(seen: Observation, source: SourceConfig, html: str) -> None:
     seen.packed = pack_page(html)
 
 
-def make_fetcher(settings: Settings, delay_scale: float = 1.0) -> Fetcher:
-    """The Fetcher `settings` describe (`delay_scale`: see Fetcher; one per worker process)."""
+def make_fetcher(settings: Settings, delay_scale: float = 1.0, source: SourceConfig | None = None) -> Fetcher:
+    """The Fetcher `settings` describe (`delay_scale`: see Fetcher; one per worker process); for a
+    source with `fetcher: browser`, a crawlers.browser.BrowserFetcher (headless Chromium, whose
+    cookies plain requests reuse while they work)."""
+    if source is not None and source.fetcher == "browser":
+        from crawlers.browser import make_browser_fetcher
+
+        return make_browser_fetcher(settings, delay_scale=delay_scale)  # type: ignore[return-value]
     kwargs: dict[str, object] = {
         "delay_scale": delay_scale,
         "connect_timeout": settings.connect_timeout_s,
@@ -168,6 +174,8 @@ def make_fetcher(settings: Settings, delay_scale: float = 1.0) -> Fetcher:
 def use_processes(settings: Settings, source: SourceConfig, targets: int) -> int:
     """How many worker processes to read `targets` pages of `source` with (1: none, this process)."""
     wanted = settings.processes if settings.processes is not None else (os.cpu_count() or 1)
+    if source.fetcher == "browser":
+        return 1  # worker processes would build plain fetchers: the browser's cookies live here
     if wanted <= 1 or source.min_delay_s > 0 or targets < MIN_TARGETS_FOR_PROCESSES:
         return 1
     return min(wanted, targets // CHUNK or 1)

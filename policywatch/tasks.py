@@ -76,7 +76,7 @@ def discover_source(
     source = config.source(source_id)
     # The batches queue alerts for the subscribers in the database: bring them up to date first.
     sync_subscriptions(session_factory(engine), config.subscribers)
-    fetcher = make_fetcher(config.settings)
+    fetcher = make_fetcher(config.settings, source=source)
     try:
         with source_lock(engine, source_id, wait_s=LOCK_WAIT_S):
             plan = plan_source(source, config, session_factory(engine), fetcher, full=full)
@@ -129,7 +129,7 @@ def process_batch(
     source_id, targets = batch["source_id"], batch["targets"]
     config, engine = _setup(config_path)
     source = config.source(source_id)
-    fetcher = make_fetcher(config.settings)
+    fetcher = make_fetcher(config.settings, source=source)
     try:
         with source_lock(engine, source_id, wait_s=LOCK_WAIT_S if lock_wait_s is None else lock_wait_s):
             summary = process_targets(
