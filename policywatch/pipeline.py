@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -30,8 +31,17 @@ from crawlers.listings import (
     ListingError,
     fetch_listing,
     parse_feed,
+    parse_hanweb_listing,
     parse_html_listing,
     parse_json_listing,
+)
+from extraction import EXTRACTOR_REVISION
+from policywatch.attachments import (
+    MAX_ATTACHMENTS_PER_PAGE,
+    file_name,
+    file_revision,
+    is_file_target,
+    observe_files,
 )
 from policywatch.classify import diff_versions, make_event
 from policywatch.config import Config, ListingConfig, Settings, SourceConfig
@@ -171,11 +181,18 @@ def run_cycle(
     sources = [config.source(s) for s in source_ids] if source_ids else list(config.sources)
     own_fetcher = fetcher is None
     fetcher = fetcher or make_fetcher(config.settings)
+    browser: Fetcher | None = None  # one headless Chromium for the cycle's `fetcher: browser` sources
     summary = CycleSummary()
     try:
         for source in sources:
-            summary.add(run_source(source, config, factory, fetcher, full=full))
+            use = fetcher
+            if own_fetcher and source.fetcher == "browser":
+                browser = browser or make_fetcher(config.settings, source=source)
+                use = browser
+            summary.add(run_source(source, config, factory, use, full=full))
     finally:
+        if browser is not None:
+            browser.close()
         if own_fetcher:
             fetcher.close()
     delivery = deliver_after_cycle(engine)  # never raises for SMTP trouble: alerts wait, pending
@@ -409,24 +426,39 @@ def process_targets(
     # moves there (keeping its history) before that URL could be taken for a new document.
     known = [t for t in targets if t.document_id is not None]
     fresh = [t for t in targets if t.document_id is None]
+    allow_private = allows_private(source)
+
+    def observe(group: Sequence[Target]) -> None:
+        pages = [t for t in group if not is_file_target(t)]
+        files = [t for t in group if is_file_target(t)]
+        for observation in chain(
+            observe_all(fetcher, source, pages, allow_private, settings=settings, processes=processes),
+            observe_files(fetcher, source, files, allow_private),
+        ):
+            if observation is None:  # the observe stage keeps us waiting: hold no lock meanwhile
+                processor.commit_documents()
+                continue
+            for stage, seconds in observation.cpu_s.items():
+                summary.time(stage, seconds)
+            summary.time("fetch_wall", observation.fetch.elapsed_s)
+            processor.process(observation)
+
     try:
-        for group in (known, fresh):
-            if group is fresh and known:
-                processor.flush()
-                group = unknown_targets(factory, source.id, fresh)
-            for observation in observe_all(
-                fetcher, source, group, allows_private(source), settings=settings, processes=processes
-            ):
-                if observation is None:  # the observe stage keeps us waiting: hold no lock meanwhile
-                    processor.commit_documents()
-                    continue
-                for stage, seconds in observation.cpu_s.items():
-                    summary.time(stage, seconds)
-                summary.time("fetch_wall", observation.fetch.elapsed_s)
-                processor.process(observation)
-            if group is known:
-                processor.finish()
+        observe(known)
         processor.finish()
+        if fresh:
+            if known:
+                processor.flush()
+                fresh = unknown_targets(factory, source.id, fresh)
+            observe(fresh)
+            processor.finish()
+        # The files the pages just read link and nobody watches yet: read now, in the same cycle.
+        found = processor.take_found_attachments()
+        if found:
+            processor.flush()
+            attachments = unknown_targets(factory, source.id, [Target(url) for url in found])
+            processor.attachment_parents.update(found)
+            observe(attachments)
         processor.flush()
     finally:
         processor.close()  # after an error: the open batch is rolled back
@@ -603,6 +635,8 @@ def read_listing(listing: ListingConfig, text: str, base_url: str) -> list[Liste
         )
     if listing.kind == "rss":
         return parse_feed(text, base_url, listing.link_pattern)
+    if listing.kind == "hanweb":
+        return parse_hanweb_listing(text, base_url, listing.link_pattern)
     assert listing.link_pattern is not None  # checked when the configuration was loaded
     return parse_html_listing(text, base_url, listing.link_pattern)
 
@@ -649,9 +683,48 @@ class DocumentProcessor:
         # of a pair that waits for its partner's.
         self._pairs = dict(pairs or {})
         self._halves: dict[int, Observation] = {}
+        # Attachments: files linked from the pages read in this batch that no document is yet
+        # (URL -> the page's document id), and the parents of the attachment targets being read.
+        self._found_attachments: dict[str, int] = {}
+        self.attachment_parents: dict[str, int] = {}
+        self._page_titles: dict[int, str] = {}
 
     def _event(self, kind: str, document: Document, **details: Any) -> ChangeEvent:
-        return make_event(kind, document, classifier=self.classifier, **details)
+        event = make_event(kind, document, classifier=self.classifier, **details)
+        if document.attachment_of is not None:
+            # An attachment's alert names the notice it belongs to and the file.
+            event.attachment_of = document.attachment_of
+            page = self._page_titles.get(document.attachment_of)
+            if page is None:
+                page_doc = self._session.get(Document, document.attachment_of) if self._session else None
+                page = page_doc.title if page_doc is not None and page_doc.title else ""
+                self._page_titles[document.attachment_of] = page
+            name = file_name(document.url)
+            event.title = f"{page}｜附件：{name}" if page else f"附件：{name}"
+        return event
+
+    def take_found_attachments(self) -> dict[str, int]:
+        """The attachments found since the last call (URL -> page's document id)."""
+        found, self._found_attachments = self._found_attachments, {}
+        return found
+
+    def _note_attachments(self, session: Session, page: Document, content: ExtractedDocument) -> None:
+        """Files this page links that no document is yet: to be read in this cycle."""
+        if not self.source.attachments or page.attachment_of is not None:
+            return
+        page_host = url_host(page.url)
+        for url, _ in content.attachments[:MAX_ATTACHMENTS_PER_PAGE]:
+            try:
+                canonical = canonical_url(url)
+            except ValueError:
+                continue
+            if url_host(canonical) != page_host:
+                continue  # the page's own files: another host is another site's (and budget's)
+            if (
+                canonical not in self._found_attachments
+                and store.document_for_url(session, canonical) is None
+            ):
+                self._found_attachments[canonical] = page.id
 
     def _queue_alerts(self, session: Session, event: ChangeEvent) -> None:
         """The event's outbox rows, in the event's own transaction (exactly once, see alerts)."""
@@ -836,6 +909,7 @@ class DocumentProcessor:
             # A current version read by an older extractor is re-read first (from its stored page),
             # so that only what changed on the page can show as a change.
             refresh_current_version(session, target.document_id, self.source.content_selector)
+        is_file = is_file_target(target)
         outcome = store.record_content(
             session,
             source_id,
@@ -844,12 +918,16 @@ class DocumentProcessor:
             content,
             seen.packed or result.text or "",
             result.encoding,
-            same_document=moved_document,
+            same_document=None if is_file else moved_document,
             page_fingerprint=seen.fingerprint,
+            extractor_revision=file_revision() if is_file else EXTRACTOR_REVISION,
+            attachment_of=self.attachment_parents.get(target.url) if target.document_id is None else None,
         )
         versioned = time.thread_time()
         summary.time("version", versioned - started)
         self.summary.succeeded += 1
+        if not is_file:
+            self._note_attachments(session, outcome.document, content)
         kind = self._classify(session, outcome)
         store.record_attempt(session, source_id, outcome.document.id, result, kind)
         summary.time("diff", time.thread_time() - versioned)
@@ -947,6 +1025,11 @@ class DocumentProcessor:
     ) -> None:
         source_id, summary = self.source.id, self.summary
         if target.document_id is None:
+            if target.url in self.attachment_parents:
+                # A page links a file that is not there: the page's problem, noted, not a failure of
+                # the cycle (and not a document until it answers).
+                store.record_attempt(session, source_id, None, result, "dead_link")
+                return
             # A listed link that answers "not found": the listing is stale, not a removal.
             self._fail(session, target, result, reason, "gone")
             return

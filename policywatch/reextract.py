@@ -122,6 +122,10 @@ class _Reading:
 _COLUMNS = tuple(_Reading.__dataclass_fields__)
 
 
+# extractor_revision of an attachment's version: "file-<revision of extraction.files>".
+FILE_REVISION_PREFIX = "file-"
+
+
 def pack_text(text: str) -> bytes:
     return zlib.compress(text.encode("utf-8"), 6)
 
@@ -180,13 +184,19 @@ def reextract(
 
 
 def _pending_conditions(everything: bool) -> list[Any]:
+    # Attachments' texts come from their files' formats (policywatch.attachments): never re-read as HTML.
+    not_files = or_(
+        DocumentVersion.extractor_revision.is_(None),
+        DocumentVersion.extractor_revision.not_like(f"{FILE_REVISION_PREFIX}%"),
+    )
     if everything:
-        return []
+        return [not_files]
     return [
+        not_files,
         or_(
             DocumentVersion.extractor_revision.is_(None),
             DocumentVersion.extractor_revision != EXTRACTOR_REVISION,
-        )
+        ),
     ]
 
 
@@ -376,6 +386,8 @@ def refresh_current_version(session: Session, document_id: int, selector: str | 
     ).first()
     if row is None or row.extractor_revision == EXTRACTOR_REVISION or row.raw_sha256 is None:
         return False
+    if (row.extractor_revision or "").startswith(FILE_REVISION_PREFIX):
+        return False  # an attachment: its text comes from the file, not from HTML
     raw = session.get(RawPage, row.raw_sha256)
     version = session.get(DocumentVersion, row.id)
     if raw is None or version is None:

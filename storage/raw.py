@@ -25,6 +25,11 @@ def pack_page(html: str) -> PackedPage:
     return PackedPage(hashlib.sha256(data).hexdigest(), zlib.compress(data, COMPRESSION_LEVEL), len(data))
 
 
+def pack_file(data: bytes) -> PackedPage:
+    """An attachment's bytes as sent (PDF, Word, OFD …), keyed by their sha256, compressed."""
+    return PackedPage(hashlib.sha256(data).hexdigest(), zlib.compress(data, COMPRESSION_LEVEL), len(data))
+
+
 def unpack_page(body: bytes) -> str:
     """The HTML of a RawPage body (as pack_page compressed it)."""
     return zlib.decompress(body).decode("utf-8")
