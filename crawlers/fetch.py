@@ -1243,6 +1243,9 @@ class Fetcher:
             if status in (404, 410):
                 result.gone = True
                 return
+            if status == 403:
+                # A plain refusal: a block by the site (an IP or WAF rule), named like the challenges.
+                raise _Failure("http", "HTTP 403 (blocked:403)")
             raise _Failure("http", f"HTTP {status}")
         if body is None:
             raise _Failure("not_html", f"not HTML: {media}")

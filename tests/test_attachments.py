@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 
 from crawlers import Fetcher
+from demosite.pages import gov_cn_page
 from extraction.document import extract_document, is_attachment_url
+from policywatch.classify import diff_versions
+from policywatch.config import parse_config
+from policywatch.pipeline import run_cycle
+from storage.db import ensure_schema, make_engine, session_factory
+from storage.models import ChangeEvent, Document, DocumentVersion
+from storage.queries import list_changes, search_documents
 from tests.support.site import LocalSite
+from tests.test_attachment_files import PARAGRAPHS, make_docx, make_ofd, make_pdf, make_xlsx
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -67,16 +76,6 @@ def test_attachment_links_are_found_in_the_body_and_where_labelled() -> None:
 
 
 # --- end to end: a local site with notices and their files, real cycles, a real database -----------
-
-from sqlalchemy import select  # noqa: E402
-
-from demosite.pages import gov_cn_page  # noqa: E402
-from policywatch.config import parse_config  # noqa: E402
-from policywatch.pipeline import run_cycle  # noqa: E402
-from storage.db import ensure_schema, make_engine, session_factory  # noqa: E402
-from storage.models import ChangeEvent, Document  # noqa: E402
-from storage.queries import list_changes, search_documents  # noqa: E402
-from tests.test_attachment_files import PARAGRAPHS, make_docx, make_ofd, make_pdf, make_xlsx  # noqa: E402
 
 FILE_TYPES = {
     ".pdf": "application/pdf",
@@ -179,6 +178,14 @@ def test_attachments_are_documents_versioned_diffed_and_alerted(files_world: Fil
     )
     assert all(e.attachment_of == page1.id and "附件：plan." in (e.title or "") for e in changed)
     assert summary.changed == 2 and summary.new == 0
+    # Each change's diff shows the old and the new figure, in the sentence that holds them.
+    with session_factory(w.engine)() as session:
+        for event in changed:
+            old = session.get(DocumentVersion, event.old_version_id)
+            new_version = session.get(DocumentVersion, event.new_version_id)
+            diff = diff_versions(old, new_version)
+            ops = [(c.old or "", c.new or "") for c in diff.changes]
+            assert any("35个" in o and "50个" in n for o, n in ops), ops
     with session_factory(w.engine)() as session:
         rows = {r["url"]: r for r in list_changes(session)}
     assert rows[w.site.url("/files/plan.pdf")]["attachment_of"] == page1.id
@@ -214,3 +221,20 @@ def test_a_file_linked_after_the_body_is_found_on_a_page_the_fast_path_would_ski
     summary = w.cycle()
     [new] = w.events("new")
     assert new.url == w.site.url("/files/late.pdf") and summary.changed == 0
+
+
+def test_a_hostile_file_is_a_fetch_error_naming_it_and_the_rest_goes_on(files_world: FileWorld) -> None:
+    import io
+    import zipfile
+
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", b"\0" * (400 * 1024 * 1024))  # 400 MiB of zeros, ~400 KB packed
+    w = files_world
+    w.attach("/content/1.html", "/files/plan.pdf", make_pdf())
+    w.attach("/content/2.html", "/files/plan.docx", bomb.getvalue())
+    summary = run_cycle(w.config, w.engine)
+    [failure] = summary.failures
+    assert failure["url"].endswith("/files/plan.docx") and "plan.docx" in failure["error"]
+    assert summary.baseline == 3  # both notices and the PDF

@@ -109,7 +109,7 @@ def test_each_row_recognises_its_fixture(tag: str, status: int, headers: dict[st
     if rule_for(tag).fetch_error:  # type: ignore[union-attr]
         assert reason is not None and reason.startswith(f"anti-bot challenge page (HTTP {status}): {tag}")
         assert challenge_tag(reason) == tag
-    else:  # the default Fetcher says "HTTP 403" in its own words (tests/test_fetch.py)
+    else:  # the default Fetcher names it itself: "HTTP 403 (blocked:403)" (tests/test_fetch.py)
         assert reason is None
 
 

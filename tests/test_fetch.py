@@ -14,6 +14,7 @@ import pytest
 
 import crawlers.fetch as fetch_mod
 from crawlers import DEFAULT_USER_AGENT, Fetcher, FetchResult, detect_challenge, is_private_address
+from crawlers.challenge import challenge_tag
 from demosite import CORPUS_DIR
 from tests.support.site import LocalSite, Page, RequestInfo
 
@@ -550,7 +551,8 @@ def test_gone(site, fetcher, status):
 def test_other_4xx_is_http_error(site, fetcher):
     site.put("/forbidden.html", "<html><body>Forbidden</body></html>", status=403)
     r = get(fetcher, site.url("/forbidden.html"))
-    assert r.error_kind == "http" and r.error == "HTTP 403" and not r.gone
+    assert r.error_kind == "http" and r.error == "HTTP 403 (blocked:403)" and not r.gone
+    assert challenge_tag(r.error) == "blocked:403"
     assert site.hits["/forbidden.html"] == 1
     site.put("/waf403.html", "<html><body><h1>访问被拒绝</h1></body></html>", status=403)
     assert get(fetcher, site.url("/waf403.html")).error_kind == "challenge"
