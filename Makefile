@@ -32,8 +32,10 @@ browser:
 test: setup services browser lint
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
+# The pipeline (scripts/run-local.sh) plus the web app and, without POLICYWATCH_SMTP_URL, a local
+# mail sink: alerts are sent and readable on the web app's Mail page (scripts/run-with-mail.sh).
 run: setup
-	scripts/run-local.sh
+	scripts/run-with-mail.sh
 
 # Every noise profile, 1,000 pages, median of 3, then the 10,000-page warm cycle (about half an hour);
 # `make bench BENCH_ARGS=--quick`: 200 pages, one repetition (a few minutes).

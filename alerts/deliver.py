@@ -58,9 +58,17 @@ def _send_rows(
     now: datetime,
     report: DeliveryReport,
 ) -> None:
-    from alerts.render import alert_message, build_event_view  # Jinja2: only when there is mail to send
+    from alerts.identity import make_token, store_identity
+    from alerts.preferences import token_generation
+    from alerts.render import (  # Jinja2: only when there is mail to send
+        SubscriberLinks,
+        alert_message,
+        build_event_view,
+        sent_record,
+    )
 
     owner = outbox.new_owner()
+    identity = store_identity(factory)
     try:
         mailer = SmtpMailer(settings)
         mailer.connect()
@@ -71,19 +79,23 @@ def _send_rows(
         return
     with mailer:
         for position, row_id in enumerate(due):
-            claim = outbox.claim_one(factory, row_id, owner, now, settings.mail_domain)
+            claim = outbox.claim_one(factory, row_id, owner, now, settings.mail_domain, identity.store_id)
             if claim is None:
                 continue  # another deliverer has it, or it was sent meanwhile
             try:
                 with factory() as session:
                     event = session.get(ChangeEvent, claim.event_id)
                     assert event is not None
+                    token = make_token(
+                        identity, claim.subscriber_id, token_generation(session, claim.subscriber_id)
+                    )
                     message = alert_message(
-                        build_event_view(session, event),
+                        build_event_view(session, event, settings.public_url),
                         claim.email,
                         settings.mail_from,
                         claim.message_id,
                         now,
+                        SubscriberLinks.of(settings.public_url, token),
                     )
             except Exception as exc:  # a rendering bug must not hold back the other alerts
                 log.exception("rendering alert %d failed", claim.id)
@@ -104,7 +116,8 @@ def _send_rows(
                 log.warning("alert %d to %s refused: %s", claim.id, claim.email, exc)
                 continue
             report.messages_sent += 1
-            marked = outbox.mark_sent(factory, [claim.id], owner, now)
+            record = sent_record(message, "alert", claim.email, now, claim.subscriber_id, [claim.event_id])
+            marked = outbox.mark_sent(factory, [claim.id], owner, now, record)
             report.alerts_sent += marked
             if marked != 1:
                 log.warning("alert %d was sent after its lease expired", claim.id)

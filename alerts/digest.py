@@ -1,7 +1,11 @@
 """Daily digests: `send_due_digests(engine, smtp_settings)`.
 
-A subscriber's digest is due when it has open digest rows and its last digest is a day old (or
-there was none). The digest groups its events by source and collapses the reposts of one policy
+A subscriber's digest goes out once per local day at its chosen hour (subscriber_preferences;
+default 08:00 Asia/Shanghai): it is due when the last such hour ("the slot") has passed, no digest
+was sent since the slot, and an open digest row was queued before the slot. So a scheduler that
+runs hourly (or late) sends it at the first run after the hour, never twice a local day, and a row
+queued after the slot waits for the next day's digest, which covers everything since the last one.
+An empty digest is never sent. The digest groups its events by source and collapses the reposts of one policy
 (same root document or same 发文字号) into one entry. The rows of one digest are claimed together
 and share one Message-ID, fixed before sending: a resend after a crash is the same message.
 """
@@ -11,24 +15,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts import outbox
 from alerts.deliver import DeliveryReport
-from alerts.render import EventView, build_event_view, digest_message
+from alerts.identity import Identity, make_token, store_identity
+from alerts.preferences import DEFAULT_DIGEST_HOUR, last_slot, next_slot
+from alerts.render import (
+    EventView,
+    SubscriberLinks,
+    build_event_view,
+    digest_message,
+    render_digest,
+    sent_record,
+)
 from alerts.smtp import SmtpMailer, SmtpRejected, SmtpSettings, SmtpUnavailable
 from storage.db import session_factory, unit_of_work
-from storage.models import ChangeEvent, OutboxMessage, Subscriber, utcnow
+from storage.models import ChangeEvent, OutboxMessage, Subscriber, SubscriberPreference, utcnow
 
 log = logging.getLogger(__name__)
 
-DIGEST_INTERVAL = timedelta(hours=24)
-# A daily scheduler fires a little earlier or later each day; without slack a digest sent at
-# 08:00:05 would not be due at 08:00:02 the next day and would slip a whole day.
-DIGEST_SLACK = timedelta(hours=1)
+DEFAULT_ZONE = "Asia/Shanghai"
 
 
 @dataclass
@@ -74,26 +84,93 @@ def group_entries(views: Sequence[EventView]) -> list[SourceGroup]:
     return sorted(groups.values(), key=lambda g: (g.source_name, g.source_id))
 
 
-def due_subscribers(factory: sessionmaker[Session], now: datetime, force: bool = False) -> list[int]:
-    """Active subscribers with open digest rows whose digest is due (all of them with `force`)."""
+@dataclass(frozen=True)
+class DigestState:
+    """One subscriber's open digest: how many rows, since when, and when it is (or was) due."""
+
+    subscriber_id: int
+    email: str
+    open_rows: int
+    oldest_row_at: datetime
+    last_digest_at: datetime | None
+    digest_hour: int
+    digest_timezone: str
+
+    def slot(self, now: datetime) -> datetime:
+        return last_slot(now, self.digest_hour, self.digest_timezone)
+
+    def due(self, now: datetime) -> bool:
+        slot = self.slot(now)
+        sent_since = self.last_digest_at is not None and self.last_digest_at >= slot
+        return not sent_since and self.oldest_row_at <= slot
+
+    def next_at(self, now: datetime) -> datetime:
+        """When the open rows go out (now or in the past when due: the next run sends them)."""
+        if self.due(now):
+            return self.slot(now)
+        return next_slot(max(now, self.oldest_row_at), self.digest_hour, self.digest_timezone)
+
+
+def digest_states(factory: sessionmaker[Session], subscriber_id: int | None = None) -> list[DigestState]:
+    """Active, not opted-out subscribers with open digest rows."""
     with factory() as session:
-        rows = session.execute(
-            select(Subscriber.id, Subscriber.last_digest_at)
+        query = (
+            select(
+                Subscriber.id,
+                Subscriber.email,
+                Subscriber.last_digest_at,
+                SubscriberPreference.digest_hour,
+                SubscriberPreference.digest_timezone,
+                func.count(OutboxMessage.id).label("open_rows"),
+                func.min(OutboxMessage.created_at).label("oldest"),
+            )
             .join(OutboxMessage, OutboxMessage.subscriber_id == Subscriber.id)
+            .outerjoin(SubscriberPreference, SubscriberPreference.subscriber_id == Subscriber.id)
             .where(
                 Subscriber.active.is_(True),
                 OutboxMessage.mode == "digest",
                 OutboxMessage.status.in_(outbox.OPEN_STATUSES),
+                outbox.not_opted_out(),
             )
-            .group_by(Subscriber.id, Subscriber.last_digest_at)
+            .group_by(
+                Subscriber.id,
+                Subscriber.email,
+                Subscriber.last_digest_at,
+                SubscriberPreference.digest_hour,
+                SubscriberPreference.digest_timezone,
+            )
             .having(func.count(OutboxMessage.id) > 0)
             .order_by(Subscriber.id)
-        ).all()
+        )
+        if subscriber_id is not None:
+            query = query.where(Subscriber.id == subscriber_id)
+        rows = session.execute(query).all()
+    from storage.models import UTCDateTime
+
+    as_utc = UTCDateTime().process_result_value  # min() over a column loses its type on SQLite
     return [
-        row.id
+        DigestState(
+            subscriber_id=row.id,
+            email=row.email,
+            open_rows=int(row.open_rows),
+            oldest_row_at=_aware(row.oldest, as_utc),
+            last_digest_at=row.last_digest_at,
+            digest_hour=DEFAULT_DIGEST_HOUR if row.digest_hour is None else int(row.digest_hour),
+            digest_timezone=row.digest_timezone or DEFAULT_ZONE,
+        )
         for row in rows
-        if force or row.last_digest_at is None or now - row.last_digest_at >= DIGEST_INTERVAL - DIGEST_SLACK
     ]
+
+
+def _aware(value: object, convert) -> datetime:  # type: ignore[no-untyped-def]
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return convert(value, None)
+
+
+def due_subscribers(factory: sessionmaker[Session], now: datetime, force: bool = False) -> list[int]:
+    """Subscribers whose digest is due now (every one with open digest rows with `force`)."""
+    return [state.subscriber_id for state in digest_states(factory) if force or state.due(now)]
 
 
 def send_due_digests(
@@ -133,10 +210,12 @@ def _send_digest(
     rows = outbox.claim_digest_rows(factory, subscriber_id, owner, now)
     if not rows:
         return True
+    identity = store_identity(factory)
     with factory() as session:
         subscriber = session.get(Subscriber, subscriber_id)
         assert subscriber is not None
         email = subscriber.email
+        links, zone_name = _links_and_zone(session, identity, settings.public_url, subscriber_id)
     # Rows that were already part of a digest whose sending was not confirmed go out again as that
     # same digest (same Message-ID); the others make a new one.
     batches: dict[str, list[OutboxMessage]] = {}
@@ -145,7 +224,9 @@ def _send_digest(
         if row.message_id is not None:
             batches.setdefault(row.message_id, []).append(row)
     if fresh:
-        message_id = outbox.message_id_for(email, [r.event_id for r in fresh], settings.mail_domain)
+        message_id = outbox.message_id_for(
+            email, [r.event_id for r in fresh], settings.mail_domain, identity.store_id
+        )
         outbox.set_message_id(factory, [r.id for r in fresh], owner, message_id)
         batches.setdefault(message_id, []).extend(fresh)
     sent_any = False
@@ -153,8 +234,10 @@ def _send_digest(
         ids = [r.id for r in batch]
         try:
             with factory() as session:
-                views = [_view(session, r.event_id) for r in batch]
-            message = digest_message(group_entries(views), views, email, settings.mail_from, message_id, now)
+                views = [_view(session, r.event_id, settings.public_url) for r in batch]
+            message = digest_message(
+                group_entries(views), views, email, settings.mail_from, message_id, now, links, zone_name
+            )
         except Exception as exc:  # a rendering bug must not hold back the other digests
             log.exception("rendering the digest for subscriber %d failed", subscriber_id)
             outbox.release(factory, ids, owner, f"rendering failed: {type(exc).__name__}: {exc}")
@@ -169,7 +252,8 @@ def _send_digest(
             report.failed += outbox.release(factory, ids, owner, f"refused: {exc}", permanent=exc.permanent)
             continue
         report.messages_sent += 1
-        report.alerts_sent += outbox.mark_sent(factory, ids, owner, now)
+        record = sent_record(message, "digest", email, now, subscriber_id, [r.event_id for r in batch])
+        report.alerts_sent += outbox.mark_sent(factory, ids, owner, now, record)
         sent_any = True
     if sent_any:
         with unit_of_work(factory) as session:
@@ -179,7 +263,57 @@ def _send_digest(
     return True
 
 
-def _view(session: Session, event_id: int) -> EventView:
+def _view(session: Session, event_id: int, public_url: str | None = None) -> EventView:
     event = session.get(ChangeEvent, event_id)
     assert event is not None
-    return build_event_view(session, event)
+    return build_event_view(session, event, public_url)
+
+
+def _links_and_zone(
+    session: Session, identity: Identity, public_url: str | None, subscriber_id: int
+) -> tuple[SubscriberLinks | None, str]:
+    own = session.get(SubscriberPreference, subscriber_id)
+    token = make_token(identity, subscriber_id, own.token_generation if own else 1)
+    return SubscriberLinks.of(public_url, token), (own.digest_timezone if own else DEFAULT_ZONE)
+
+
+@dataclass(frozen=True)
+class DigestPreview:
+    subject: str
+    text: str
+    html: str
+    count: int
+    next_at: datetime | None
+
+
+def preview_digest(
+    engine: Engine, subscriber_id: int, public_url: str | None = None, now: datetime | None = None
+) -> DigestPreview | None:
+    """The subscriber's next digest as it would be rendered now, without claiming or sending
+    anything (the web app's operator preview); None when nothing is waiting for it."""
+    factory = session_factory(engine)
+    now = now or utcnow()
+    states = digest_states(factory, subscriber_id)
+    if not states:
+        return None
+    [state] = states
+    identity = store_identity(factory)
+    with factory() as session:
+        event_ids = list(
+            session.scalars(
+                select(OutboxMessage.event_id)
+                .where(
+                    OutboxMessage.subscriber_id == subscriber_id,
+                    OutboxMessage.mode == "digest",
+                    OutboxMessage.status.in_(outbox.OPEN_STATUSES),
+                )
+                .order_by(OutboxMessage.event_id)
+            )
+        )
+        views = [_view(session, event_id, public_url) for event_id in event_ids]
+        links, zone_name = _links_and_zone(session, identity, public_url, subscriber_id)
+    from alerts.identity import zone
+
+    day = state.next_at(now).astimezone(zone(zone_name)).strftime("%Y-%m-%d")
+    subject, text, html = render_digest(group_entries(views), state.email, day, len(views), links)
+    return DigestPreview(subject, text, html, len(views), state.next_at(now))

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db import unit_of_work
-from storage.models import OutboxMessage, Subscriber
+from storage.models import OutboxMessage, SentMail, Subscriber, SubscriberPreference
 
 # Long enough for one SMTP transaction (a claim covers one message or one digest), short enough
 # that a crashed deliverer's alerts go out on a later run.
@@ -48,18 +48,40 @@ def new_owner() -> str:
     return uuid.uuid4().hex
 
 
-def message_id_for(subscriber_email: str, event_ids: Sequence[int], domain: str) -> str:
-    """The same (subscriber, events) always gives the same Message-ID."""
+def message_id_for(subscriber_email: str, event_ids: Sequence[int], domain: str, store_id: str) -> str:
+    """The same (store, subscriber, events) always gives the same Message-ID.
+
+    `store_id` (alerts.identity.store_identity): event ids restart at 1 in every store, and without it
+    two installations mailing one address produced the same Message-ID for different alerts.
+    """
     ids = sorted(set(event_ids))
-    digest = hashlib.sha256(f"{subscriber_email.lower()}|{','.join(map(str, ids))}".encode()).hexdigest()
+    key = f"{store_id}|{subscriber_email.lower()}|{','.join(map(str, ids))}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     label = f"event-{ids[0]}" if len(ids) == 1 else f"digest-{len(ids)}"
     return f"<policywatch.{label}.{digest[:24]}@{domain}>"
 
 
 def _claimable(now: datetime):  # type: ignore[no-untyped-def]
-    return or_(
-        OutboxMessage.status == "pending",
-        and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
+    return and_(
+        or_(
+            OutboxMessage.status == "pending",
+            and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
+        ),
+        not_opted_out(),
+    )
+
+
+def not_opted_out():  # type: ignore[no-untyped-def]
+    """The row's subscriber did not opt out. Part of every claim, so a row left "sending" by a
+    crashed deliverer is not resent after its subscriber unsubscribed."""
+    # correlate_except: a query that joins subscriber_preferences itself must not swallow this one's.
+    return ~(
+        exists()
+        .where(
+            SubscriberPreference.subscriber_id == OutboxMessage.subscriber_id,
+            SubscriberPreference.opted_out_at.is_not(None),
+        )
+        .correlate_except(SubscriberPreference)
     )
 
 
@@ -77,7 +99,7 @@ def due_ids(factory: sessionmaker[Session], mode: str, now: datetime) -> list[in
 
 
 def claim_one(
-    factory: sessionmaker[Session], row_id: int, owner: str, now: datetime, domain: str
+    factory: sessionmaker[Session], row_id: int, owner: str, now: datetime, domain: str, store_id: str
 ) -> Claimed | None:
     """Claim one immediate row; None when another deliverer has it or it is no longer open."""
     with unit_of_work(factory) as session:
@@ -99,7 +121,7 @@ def claim_one(
         subscriber = session.get(Subscriber, row.subscriber_id) if row else None
         assert row is not None and subscriber is not None
         if row.message_id is None:
-            row.message_id = message_id_for(subscriber.email, [row.event_id], domain)
+            row.message_id = message_id_for(subscriber.email, [row.event_id], domain, store_id)
         return Claimed(row.id, row.subscriber_id, subscriber.email, row.event_id, row.mode, row.message_id)
 
 
@@ -148,9 +170,21 @@ def set_message_id(
         )
 
 
-def mark_sent(factory: sessionmaker[Session], row_ids: Sequence[int], owner: str, now: datetime) -> int:
-    """After the SMTP server accepted the message. Returns how many rows were still ours."""
+def mark_sent(
+    factory: sessionmaker[Session],
+    row_ids: Sequence[int],
+    owner: str,
+    now: datetime,
+    record: SentMail | None = None,
+) -> int:
+    """After the SMTP server accepted the message. Returns how many rows were still ours.
+
+    `record`: the message as sent, kept for the Mail page in the same transaction, so the record and
+    "sent" are both there or both absent (a crash before the commit resends and records then).
+    """
     with unit_of_work(factory) as session:
+        if record is not None:
+            session.add(record)
         result = session.execute(
             update(OutboxMessage)
             .where(
@@ -224,7 +258,7 @@ def count_open(factory: sessionmaker[Session], mode: str | None = None) -> int:
             select(func.count())
             .select_from(OutboxMessage)
             .join(Subscriber, Subscriber.id == OutboxMessage.subscriber_id)
-            .where(OutboxMessage.status.in_(OPEN_STATUSES), Subscriber.active.is_(True))
+            .where(OutboxMessage.status.in_(OPEN_STATUSES), Subscriber.active.is_(True), not_opted_out())
         )
         if mode is not None:
             query = query.where(OutboxMessage.mode == mode)

@@ -28,6 +28,7 @@ from storage.models import ChangeEvent, Document, DocumentVersion, Source
 
 if TYPE_CHECKING:
     from alerts.digest import SourceGroup
+    from storage.models import SentMail
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 BEIJING = timezone(timedelta(hours=8), "北京时间")
@@ -129,6 +130,11 @@ class EventView:
     original_href: str | None = None
     # Reposts of one policy share this key (the digest collapses them into one entry).
     policy_key: str = ""
+    # Links into the web app (POLICYWATCH_PUBLIC_URL): the change's diff, the document's history.
+    diff_href: str | None = None
+    history_href: str | None = None
+    # A new or removed document has no diff: its text (the version) instead.
+    version_href: str | None = None
 
     @property
     def kind_zh(self) -> str:
@@ -144,7 +150,9 @@ class EventView:
 
     @property
     def detected_local(self) -> str:
-        return self.detected_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") + " 北京时间"
+        from alerts.identity import local_time
+
+        return local_time(self.detected_at)
 
     @property
     def diff_command(self) -> str | None:
@@ -200,7 +208,22 @@ def policy_key(session: Session, document: Document | None, fallback_id: int) ->
     return f"no:{canonical_doc_number(number)}" if number else f"doc:{root.id}"
 
 
-def build_event_view(session: Session, event: ChangeEvent) -> EventView:
+def web_links(public_url: str | None, event: ChangeEvent) -> dict[str, str | None]:
+    """The event's pages in the web app (diff, or the version's text; the document's history);
+    none without POLICYWATCH_PUBLIC_URL."""
+    links: dict[str, str | None] = {"diff_href": None, "version_href": None, "history_href": None}
+    if not public_url:
+        return links
+    old, new = event.old_version_id, event.new_version_id
+    if old and new and old != new:
+        links["diff_href"] = safe_href(f"{public_url}/diff/{int(old)}/{int(new)}")
+    elif new or old:
+        links["version_href"] = safe_href(f"{public_url}/versions/{int(new or old)}")  # type: ignore[arg-type]
+    links["history_href"] = safe_href(f"{public_url}/documents/{int(event.document_id)}")
+    return links
+
+
+def build_event_view(session: Session, event: ChangeEvent, public_url: str | None = None) -> EventView:
     from policywatch.classify import diff_versions
 
     old = session.get(DocumentVersion, event.old_version_id) if event.old_version_id else None
@@ -254,7 +277,22 @@ def build_event_view(session: Session, event: ChangeEvent) -> EventView:
         original_url=clean_text(original_url) if original_url else None,
         original_href=safe_href(original_url),
         policy_key=policy_key(session, document, event.document_id),
+        **web_links(public_url, event),
     )
+
+
+@dataclass(frozen=True)
+class SubscriberLinks:
+    """The recipient's own links (signed token): one-click unsubscribe and the preferences page."""
+
+    unsubscribe: str
+    preferences: str
+
+    @classmethod
+    def of(cls, public_url: str | None, token: str) -> SubscriberLinks | None:
+        if not public_url:
+            return None
+        return cls(f"{public_url}/unsubscribe/{token}", f"{public_url}/preferences/{token}")
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -272,6 +310,7 @@ def _message(
     change_ids: Sequence[int],
     source_ids: Sequence[str],
     now: datetime,
+    links: SubscriberLinks | None = None,
 ) -> EmailMessage:
     # policy=SMTP: CRLF line ends, and non-ASCII header values are RFC 2047 encoded on output.
     msg = EmailMessage(policy=SMTP)
@@ -284,6 +323,10 @@ def _message(
     msg["X-Policywatch-Event"] = event_kind
     msg["X-Policywatch-Change-Id"] = ", ".join(str(int(i)) for i in change_ids)
     msg["X-Policywatch-Source"] = header_text(", ".join(dict.fromkeys(source_ids)), 500)
+    if links is not None:
+        # RFC 8058 one-click: a POST of "List-Unsubscribe=One-Click" to this URL, no login.
+        msg["List-Unsubscribe"] = f"<{header_text(links.unsubscribe, 1000)}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(text, charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
     return msg
@@ -293,18 +336,25 @@ def alert_subject(view: EventView) -> str:
     return f"[PolicyWatch] {view.kind_zh}: {header_text(view.title, SUBJECT_TITLE_CHARS)}"
 
 
-def render_alert(view: EventView, recipient: str) -> tuple[str, str, str]:
+def render_alert(
+    view: EventView, recipient: str, links: SubscriberLinks | None = None
+) -> tuple[str, str, str]:
     """(subject, text, html) of the immediate alert for one event."""
-    context = {"v": view, "recipient": clean_text(recipient)}
+    context = {"v": view, "recipient": clean_text(recipient), "links": links}
     text = _env.get_template("alert.txt.j2").render(context)
     html = _env.get_template("alert.html.j2").render(context)
     return alert_subject(view), text, html
 
 
 def alert_message(
-    view: EventView, recipient: str, mail_from: str, message_id: str, now: datetime
+    view: EventView,
+    recipient: str,
+    mail_from: str,
+    message_id: str,
+    now: datetime,
+    links: SubscriberLinks | None = None,
 ) -> EmailMessage:
-    subject, text, html = render_alert(view, recipient)
+    subject, text, html = render_alert(view, recipient, links)
     return _message(
         subject=subject,
         text=text,
@@ -316,14 +366,21 @@ def alert_message(
         change_ids=[view.event_id],
         source_ids=[view.source_id],
         now=now,
+        links=links,
     )
 
 
 def render_digest(
-    groups: Sequence[SourceGroup], recipient: str, day: str, count: int
+    groups: Sequence[SourceGroup], recipient: str, day: str, count: int, links: SubscriberLinks | None = None
 ) -> tuple[str, str, str]:
     """(subject, text, html) of a digest; `groups` come from alerts.digest.group_entries."""
-    context = {"groups": groups, "recipient": clean_text(recipient), "day": day, "count": count}
+    context = {
+        "groups": groups,
+        "recipient": clean_text(recipient),
+        "day": day,
+        "count": count,
+        "links": links,
+    }
     first = next((e.title for g in groups for e in g.entries), "")
     subject = f"[PolicyWatch] 每日摘要 {day}: {count} 项变化"
     if first:
@@ -340,9 +397,14 @@ def digest_message(
     mail_from: str,
     message_id: str,
     now: datetime,
+    links: SubscriberLinks | None = None,
+    zone_name: str | None = None,
 ) -> EmailMessage:
-    day = now.astimezone(BEIJING).strftime("%Y-%m-%d")
-    subject, text, html = render_digest(groups, recipient, day, len(views))
+    from alerts.identity import display_zone_name, zone
+
+    # The subscriber's local day (the digest goes out at its local hour), else the display zone's.
+    day = now.astimezone(zone(zone_name or display_zone_name())).strftime("%Y-%m-%d")
+    subject, text, html = render_digest(groups, recipient, day, len(views), links)
     return _message(
         subject=subject,
         text=text,
@@ -354,4 +416,37 @@ def digest_message(
         change_ids=sorted(v.event_id for v in views),
         source_ids=sorted({v.source_id for v in views}),
         now=now,
+        links=links,
+    )
+
+
+def sent_record(
+    message: EmailMessage,
+    kind: str,
+    recipient: str,
+    now: datetime,
+    subscriber_id: int | None = None,
+    event_ids: Sequence[int] = (),
+) -> SentMail:
+    """The row the Mail page shows for a message the server accepted: both parts as sent."""
+    from storage.models import SentMail
+
+    def part(subtype: str) -> str | None:
+        body = message.get_body(preferencelist=(subtype,))
+        return body.get_content() if body is not None else None  # type: ignore[union-attr]
+
+    names = ("Subject", "From", "To", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post")
+    headers = {n: str(message[n]) for n in names if message[n] is not None}
+    headers.update({k: str(v) for k, v in message.items() if k.lower().startswith("x-policywatch-")})
+    return SentMail(
+        kind=kind,
+        message_id=str(message["Message-ID"] or ""),
+        recipient=recipient,
+        subscriber_id=subscriber_id,
+        subject=str(message["Subject"] or ""),
+        event_ids=sorted(int(i) for i in event_ids) or None,
+        sent_at=now,
+        text=part("plain") or "",
+        html=part("html"),
+        headers=headers,
     )

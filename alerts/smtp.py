@@ -49,6 +49,8 @@ class SmtpSettings:
     mail_from: str = DEFAULT_MAIL_FROM
     timeout_s: float = DEFAULT_TIMEOUT_S
     verify_tls: bool = True
+    # POLICYWATCH_PUBLIC_URL (the web app's external address): links and List-Unsubscribe in mails.
+    public_url: str | None = None
 
     @property
     def mail_domain(self) -> str:
@@ -122,20 +124,75 @@ def settings_from_env(environ: dict[str, str] | None = None) -> SmtpSettings | N
     url = (env.get("POLICYWATCH_SMTP_URL") or "").strip()
     if not url:
         return None
-    return parse_smtp_url(url, mail_from=(env.get("POLICYWATCH_MAIL_FROM") or "").strip() or None)
+    from dataclasses import replace
+
+    from alerts.identity import public_url_from_env
+
+    settings = parse_smtp_url(url, mail_from=(env.get("POLICYWATCH_MAIL_FROM") or "").strip() or None)
+    return replace(settings, public_url=public_url_from_env(env))
 
 
-def settings_from_airflow_connection(conn: Any, mail_from: str | None = None) -> SmtpSettings:
-    """From an Airflow SMTP connection (host, port, login, password; extra: starttls / ssl / from_email).
+# Extras that Airflow's SMTP provider does not read: honouring them here would make one connection
+# mean one thing to PolicyWatch's alerts and another to Airflow's notifiers.
+_NOT_AIRFLOW_EXTRAS = {
+    "ssl": "disable_ssl",
+    "starttls": "disable_tls",
+    "verify": "ssl_context",
+}
 
+
+def _extra_flag(extra: dict[str, Any], name: str) -> bool:
+    value = extra.get(name, False)
+    if isinstance(value, str):  # a connection URI's extras arrive as strings
+        # SmtpHook takes bool() of the text: any non-empty text, "false" included, is true there.
+        # Reading "false" as false here would give the connection two meanings: refused instead.
+        if value.strip().lower() in _TRUE:
+            return True
+        if value == "":
+            return False
+        raise SmtpConfigError(
+            f"the Airflow SMTP connection's extra {name}={value!r}: Airflow reads any non-empty text "
+            f"as true; write true, or leave {name} out for false"
+        )
+    return bool(value)
+
+
+def settings_from_airflow_connection(
+    conn: Any, mail_from: str | None = None, public_url: str | None = None
+) -> SmtpSettings:
+    """From an Airflow SMTP connection, read exactly as Airflow's SMTP provider (SmtpHook) reads it.
+
+    SmtpHook: implicit TLS unless extra `disable_ssl` is true; STARTTLS unless `disable_tls` is true
+    (over implicit TLS it has nothing to add); `ssl_context` "none" = no certificate check; extras
+    `from_email` and `timeout` (30 s). So a connection with no extras is SSL (port 465 by default),
+    for our alerts as for Airflow's notifiers; a plain local server needs both disable_* extras.
+    Extras SmtpHook ignores (`ssl`, `starttls`, `verify`) are refused with the one to use instead.
     Duck-typed, so this module does not import Airflow.
     """
     extra: dict[str, Any] = dict(getattr(conn, "extra_dejson", None) or {})
-    use_ssl = bool(extra.get("ssl", False)) or extra.get("disable_ssl") is False
-    starttls = bool(extra.get("starttls", False)) or extra.get("disable_tls") is False
+    ignored = sorted(set(extra) & set(_NOT_AIRFLOW_EXTRAS))
+    if ignored:
+        raise SmtpConfigError(
+            "the Airflow SMTP connection's extra "
+            + ", ".join(f"{name!r} (Airflow reads {_NOT_AIRFLOW_EXTRAS[name]!r})" for name in ignored)
+            + " is not read by Airflow's SMTP provider: use the extra Airflow reads"
+        )
+    use_ssl = not _extra_flag(extra, "disable_ssl")
+    starttls = not _extra_flag(extra, "disable_tls")
     tls = "ssl" if use_ssl else ("starttls" if starttls else "none")
+    ssl_context = extra.get("ssl_context")
+    if ssl_context not in (None, "default", "none"):
+        raise SmtpConfigError("the Airflow SMTP connection's extra ssl_context must be 'default' or 'none'")
     if not conn.host:
         raise SmtpConfigError("the Airflow SMTP connection has no host")
+    if public_url is None:
+        from alerts.identity import public_url_from_env
+
+        public_url = public_url_from_env()
+    try:
+        timeout = float(extra.get("timeout", DEFAULT_TIMEOUT_S))
+    except (TypeError, ValueError) as exc:
+        raise SmtpConfigError("the Airflow SMTP connection's extra timeout must be a number") from exc
     return SmtpSettings(
         host=conn.host,
         port=int(conn.port or {"ssl": 465, "starttls": 587, "none": 25}[tls]),
@@ -143,8 +200,9 @@ def settings_from_airflow_connection(conn: Any, mail_from: str | None = None) ->
         username=conn.login or None,
         password=conn.password or None,
         mail_from=mail_from or extra.get("from_email") or DEFAULT_MAIL_FROM,
-        timeout_s=float(extra.get("timeout", DEFAULT_TIMEOUT_S)),
-        verify_tls=bool(extra.get("verify", True)),
+        timeout_s=timeout,
+        verify_tls=ssl_context != "none",
+        public_url=public_url,
     )
 
 

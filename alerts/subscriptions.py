@@ -26,7 +26,15 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from extraction import normalise_text
 from policywatch.config import SubscriberConfig
 from storage.db import unit_of_work
-from storage.models import ChangeEvent, DocumentVersion, OutboxMessage, Subscriber, Subscription, utcnow
+from storage.models import (
+    ChangeEvent,
+    DocumentVersion,
+    OutboxMessage,
+    Subscriber,
+    SubscriberPreference,
+    Subscription,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,9 @@ def _sync(factory: sessionmaker[Session], entries: Sequence[SubscriberConfig]) -
                     for position, rule in rules
                 ]
                 session.flush()
-                _follow_digest_choice(session, subscriber.id, [rule for _, rule in rules])
+                own = session.get(SubscriberPreference, subscriber.id)
+                if own is None or not own.custom:  # the subscriber's own choice outranks the config's
+                    follow_digest_choice(session, subscriber.id, [rule for _, rule in rules])
         gone = [s.id for email, s in existing.items() if email not in wanted and s.active]
         if gone:
             for subscriber_id in gone:
@@ -116,7 +126,7 @@ def _tuples(s: Subscription) -> tuple[tuple[str, ...], tuple[str, ...], tuple[st
     return tuple(s.sources or ()), tuple(s.keywords or ()), tuple(s.events or ()), bool(s.digest)
 
 
-def _follow_digest_choice(session: Session, subscriber_id: int, rules: list[Rule]) -> None:
+def follow_digest_choice(session: Session, subscriber_id: int, rules: list[Rule]) -> None:
     """A subscriber who switched between immediate and digest gets what is pending the new way."""
     target = None
     if all(rule.digest for rule in rules):
@@ -138,17 +148,34 @@ def _follow_digest_choice(session: Session, subscriber_id: int, rules: list[Rule
 
 
 def active_subscribers(session: Session) -> list[ActiveSubscriber]:
+    """Subscribers in the config who did not opt out, each with its rules: its own (chosen on the
+    web app's preferences page) when it has them, else the config's entries."""
     rows = session.scalars(
         select(Subscriber)
         .where(Subscriber.active.is_(True))
         .options(selectinload(Subscriber.subscriptions))
         .order_by(Subscriber.id)
     )
-    return [
-        ActiveSubscriber(s.id, s.email, tuple(Rule(*_tuples(r)) for r in s.subscriptions))
-        for s in rows
-        if s.subscriptions
-    ]
+    preferences = {p.subscriber_id: p for p in session.scalars(select(SubscriberPreference))}
+    out = []
+    for s in rows:
+        if not s.subscriptions:
+            continue
+        own = preferences.get(s.id)
+        if own is not None and own.opted_out_at is not None:
+            continue  # opted out: nothing is queued for it any more
+        if own is not None and own.custom:
+            rules: tuple[Rule, ...] = (preference_rule(own),)
+        else:
+            rules = tuple(Rule(*_tuples(r)) for r in s.subscriptions)
+        out.append(ActiveSubscriber(s.id, s.email, rules))
+    return out
+
+
+def preference_rule(own: SubscriberPreference) -> Rule:
+    return Rule(
+        tuple(own.sources or ("*",)), tuple(own.keywords or ()), tuple(own.events or ()), bool(own.digest)
+    )
 
 
 class EventText:

@@ -35,23 +35,13 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def operator_notifier() -> Any:
-    """E-mail the operators when a task has failed after its retries (needs POLICYWATCH_OPERATOR_EMAILS)."""
-    emails = [e.strip() for e in os.environ.get("POLICYWATCH_OPERATOR_EMAILS", "").split(",") if e.strip()]
-    if not emails:
-        return None
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+    """Mail the operators when a task has failed after its retries (needs POLICYWATCH_OPERATOR_EMAILS),
+    through the alerts' SMTP path (POLICYWATCH_SMTP_URL, else smtp_default read as Airflow reads it),
+    recorded on the web app's Mail page."""
+    from alerts.notices import FailureNotifier, operator_emails
 
-    return SmtpNotifier(
-        to=emails,
-        from_email=os.environ.get("POLICYWATCH_MAIL_FROM", "policywatch@localhost"),
-        smtp_conn_id=os.environ.get("POLICYWATCH_SMTP_CONN_ID", "smtp_default"),
-        subject="[PolicyWatch] {{ dag.dag_id }}: {{ ti.task_id }} failed",
-        html_content=(
-            "<p>Source DAG <b>{{ dag.dag_id }}</b>, task <b>{{ ti.task_id }}</b> failed after "
-            "{{ ti.try_number }} tries.</p><p>Error: <code>{{ exception | e }}</code></p>"
-            '<p><a href="{{ ti.log_url }}">Log</a></p>'
-        ),
-    )
+    emails = operator_emails()
+    return FailureNotifier(emails) if emails else None
 
 
 def default_args() -> dict[str, Any]:
@@ -66,11 +56,11 @@ def default_args() -> dict[str, Any]:
     }
     notifier = operator_notifier()
     if notifier is not None:
-        args["on_failure_callback"] = FailureNotifier(notifier)
+        args["on_failure_callback"] = UnlessDegraded(notifier)
     return args
 
 
-class FailureNotifier:
+class UnlessDegraded:
     """The operators' mail for a failed task, except a degraded source's: that one has its own
     notices (policywatch.health), one when it degrades and one when it recovers, not one per run."""
 
@@ -200,12 +190,12 @@ def deliver_dag() -> None:
 
 @dag(
     dag_id="policywatch_digest",
-    schedule="@daily",
+    schedule="@hourly",  # each subscriber's digest goes at their local hour, once a local day
     start_date=START,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
-    doc_md="Sends the daily digests that are due.",
+    doc_md="Sends the digests that are due (each subscriber's local hour, once a local day).",
     tags=["policywatch", "alerts"],
 )
 def digest_dag() -> None:

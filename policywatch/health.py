@@ -152,6 +152,7 @@ class NoticeReport:
 def deliver_notices(engine: Engine, smtp: Any, recipients: list[str] | None = None) -> NoticeReport:
     """Send the pending operator notices, each once (marked sent in its own transaction after the
     server accepted it). Without an SMTP server or recipients they stay pending (and are logged)."""
+    from alerts.render import sent_record
     from alerts.smtp import SmtpMailer, SmtpRejected, SmtpUnavailable
 
     recipients = operator_emails() if recipients is None else recipients
@@ -195,6 +196,9 @@ def deliver_notices(engine: Engine, smtp: Any, recipients: list[str] | None = No
                         report.error = str(exc)
                         continue
                     notice.status, notice.sent_at = "sent", utcnow()
+                    # On the web app's Mail page with the alerts and digests (alerts.render.sent_record).
+                    for recipient in recipients:
+                        session.add(sent_record(message, "notice", recipient, notice.sent_at))
                     report.sent += 1
                     report.pending -= 1
     except SmtpUnavailable as exc:

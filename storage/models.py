@@ -384,6 +384,71 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+# --- subscriber self-service (issue 17): opt-outs and preferences, the store's identity, sent mail ---
+
+
+class SubscriberPreference(Base):
+    """What a subscriber chose through the web app (one row per subscriber, made on first change).
+
+    It takes precedence over the config for that address: an opt-out survives every config sync
+    and restart, and `custom` filters replace the config's entries for the address. The config
+    stays the way an operator adds people; it never undoes what a subscriber chose here.
+    """
+
+    __tablename__ = "subscriber_preferences"
+
+    subscriber_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscribers.id"), primary_key=True)
+    # Set by the one-click POST (RFC 8058) or the preferences page: no mail of any kind after it.
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opted_out_via: Mapped[str | None] = mapped_column(String(32))  # one-click | page
+    # True: the four filters below are the subscriber's only rule (the config's entries are ignored).
+    custom: Mapped[bool] = mapped_column(Boolean, default=False)
+    sources: Mapped[list[str] | None] = mapped_column(JSON)
+    keywords: Mapped[list[str] | None] = mapped_column(JSON)
+    events: Mapped[list[str] | None] = mapped_column(JSON)
+    digest: Mapped[bool | None] = mapped_column(Boolean)
+    # The digest goes out once per local day, at this hour of this IANA zone.
+    digest_hour: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+    digest_timezone: Mapped[str] = mapped_column(
+        String(64), default="Asia/Shanghai", server_default="Asia/Shanghai"
+    )
+    # Part of the signed token: raised on re-subscribing, so links in older mails stop working.
+    token_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StoreIdentity(Base):
+    """One row (id 1): who this version store is. `store_id` goes into every Message-ID, so two
+    installations never produce the same one; `secret` signs the unsubscribe tokens unless
+    POLICYWATCH_SECRET_KEY is set. Made once by migration 0010 (or on first use)."""
+
+    __tablename__ = "store_identity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    store_id: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SentMail(Base):
+    """Every mail the SMTP server accepted from PolicyWatch (alert, digest, operator notice), as sent:
+    the web app's Mail page shows them. Written in the transaction that marks the outbox rows sent."""
+
+    __tablename__ = "sent_mail"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # alert | digest | notice
+    message_id: Mapped[str] = mapped_column(String(250))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subscriber_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("subscribers.id"))
+    subject: Mapped[str] = mapped_column(Text)
+    event_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+
+
 # --- identity and reposts (issue 6): MinHash LSH bands of each version's normalised body text -------
 
 

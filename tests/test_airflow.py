@@ -150,7 +150,7 @@ def test_generated_dags_have_their_tasks_schedule_retries_and_pools(
     assert all(t["timeout"] == 55 * 60 for t in tasks.values())
     # A task that fails after its retries e-mails the operators.
     # (but a degraded source's red run: its own notices say so once, policywatch.health).
-    assert all(t["on_failure"] == ["FailureNotifier"] for t in tasks.values())
+    assert all(t["on_failure"] == ["UnlessDegraded"] for t in tasks.values())
     assert [o.rstrip("/") for o in tasks["queue_alerts"]["outlets"]] == ["policywatch://events"]
     assert "fetch_and_version_new" in tasks["new_document_batches"]["downstream"]
     deliver = shapes["dags"]["policywatch_deliver"]

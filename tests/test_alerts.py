@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from alerts import deliver_pending, send_due_digests, settings_from_env
 from alerts.outbox import LEASE, message_id_for
+from alerts.preferences import next_slot
 from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.cli import main
 from policywatch.config import parse_config
@@ -132,6 +133,12 @@ settings:
                 query = query.where(ChangeEvent.kind == kind)
             return list(s.scalars(query))
 
+    @property
+    def store_id(self) -> str:
+        from alerts.identity import store_identity
+
+        return store_identity(self.sessions).store_id
+
     def outbox(self) -> list[OutboxMessage]:
         with self.sessions() as s:
             return list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
@@ -184,7 +191,9 @@ def test_changed_document_alerts_each_matching_subscriber_once(world: AlertWorld
     assert msg["X-Policywatch-Event"] == "changed"
     assert msg["X-Policywatch-Change-Id"] == str(event.id)
     assert msg["X-Policywatch-Source"] == "demo"
-    assert msg["Message-ID"] == message_id_for("all@example.org", [event.id], "policywatch.test")
+    assert msg["Message-ID"] == message_id_for(
+        "all@example.org", [event.id], "policywatch.test", world.store_id
+    )
     assert TITLE in msg["Subject"]
     assert b"=?utf-8?" in mail.raw.split(b"\r\n\r\n", 1)[0].lower()  # RFC 2047 encoded on the wire
 
@@ -429,10 +438,10 @@ def run_killed_on_acceptance(world: AlertWorld, smtp: SmtpServer, db_url: str, *
     )
     smtp.sink.on_accept = lambda: os.kill(process.pid, signal.SIGKILL)
     try:
-        process.communicate(timeout=120)
+        _, stderr = process.communicate(timeout=120)
     finally:
         smtp.sink.on_accept = None
-    assert process.returncode == -signal.SIGKILL
+    assert process.returncode == -signal.SIGKILL, stderr.decode(errors="replace")
 
 
 def test_crash_after_digest_acceptance_resends_the_same_digest(
@@ -517,7 +526,9 @@ def test_daily_digest_groups_by_source_and_collapses_reposts(world: AlertWorld, 
     assert summary.alerts_pending == 0
 
     settings = settings_from_env()
-    t0 = utcnow()
+    # The digest goes out at 08:00 Beijing time (the default hour): the first one after the alerts.
+    t0 = next_slot(utcnow())
+    assert send_due_digests(world.engine, settings, now=t0 - timedelta(minutes=1)).messages_sent == 0
     report = send_due_digests(world.engine, settings, now=t0)
     assert (report.messages_sent, report.alerts_sent, report.pending) == (1, 3, 0)
     [digest] = smtp.sink.to("daily@example.org")
@@ -526,7 +537,7 @@ def test_daily_digest_groups_by_source_and_collapses_reposts(world: AlertWorld, 
     assert digest.header("X-Policywatch-Change-Id") == ", ".join(str(e.id) for e in events)
     assert digest.header("X-Policywatch-Source") == "demo, news"
     assert digest.header("Message-ID") == message_id_for(
-        "daily@example.org", [e.id for e in events], "policywatch.test"
+        "daily@example.org", [e.id for e in events], "policywatch.test", world.store_id
     )
     text, html = digest.part("plain"), digest.part("html")
     # One group per source that has an entry; the repost is folded into the original's entry.
@@ -559,10 +570,14 @@ def test_digest_force_sends_before_it_is_due(world: AlertWorld, smtp: SmtpServer
     world.change_figure()
     world.cycle()
     settings = settings_from_env()
-    assert send_due_digests(world.engine, settings).messages_sent == 1
+    # Queued just now: due at the next 08:00 Beijing time, not before ...
+    assert send_due_digests(world.engine, settings).messages_sent == 0
+    # ... unless forced.
+    assert main(["--config", str(world.config_path), "digest", "--force"]) == 0
+    assert len(smtp.messages) == 1
     world.change_figure("8354", "8356")
     world.cycle()
-    assert send_due_digests(world.engine, settings).messages_sent == 0  # sent minutes ago: not due
+    assert send_due_digests(world.engine, settings).messages_sent == 0
     assert main(["--config", str(world.config_path), "digest", "--force"]) == 0
     assert len(smtp.messages) == 2
 

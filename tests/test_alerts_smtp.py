@@ -64,16 +64,20 @@ def test_settings_from_env_and_airflow_connection() -> None:
     settings = settings_from_env(env)
     assert settings is not None and settings.mail_from == "a@b.example" and settings.port == 1025
     assert settings_from_env({"POLICYWATCH_SMTP_URL": "smtp://h"}).mail_from == "policywatch@localhost"  # type: ignore[union-attr]
-    conn = SimpleNamespace(
-        host="smtp.example", port=None, login="u", password="p", extra_dejson={"starttls": True}
-    )
+    # Read as Airflow's SmtpHook reads it (issue 17: one connection, one meaning): no extras = SSL.
+    conn = SimpleNamespace(host="smtp.example", port=None, login="u", password="p", extra_dejson={})
     airflow = settings_from_airflow_connection(conn, mail_from="x@y.example")
-    assert (airflow.host, airflow.port, airflow.tls, airflow.username) == (
-        "smtp.example",
-        587,
-        "starttls",
-        "u",
-    )
+    assert (airflow.host, airflow.port, airflow.tls, airflow.username) == ("smtp.example", 465, "ssl", "u")
+    conn.extra_dejson = {"disable_ssl": True}
+    airflow = settings_from_airflow_connection(conn)
+    assert (airflow.port, airflow.tls) == (587, "starttls")
+    conn.extra_dejson = {"disable_ssl": "true", "disable_tls": "true", "from_email": "a@b.example"}
+    airflow = settings_from_airflow_connection(conn)
+    assert (airflow.port, airflow.tls, airflow.mail_from) == (25, "none", "a@b.example")
+    # An extra Airflow does not read would make the connection mean two things: refused, named.
+    conn.extra_dejson = {"starttls": True}
+    with pytest.raises(SmtpConfigError, match="disable_tls"):
+        settings_from_airflow_connection(conn)
 
 
 # --- real SMTP sessions ------------------------------------------------------------------------------

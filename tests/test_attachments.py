@@ -189,6 +189,16 @@ def test_attachments_are_documents_versioned_diffed_and_alerted(files_world: Fil
     with session_factory(w.engine)() as session:
         rows = {r["url"]: r for r in list_changes(session)}
     assert rows[w.site.url("/files/plan.pdf")]["attachment_of"] == page1.id
+    # The web app lists it as the notice's attachment (HTML and API).
+    from fastapi.testclient import TestClient
+
+    from web import create_app
+
+    with TestClient(create_app(w.engine)) as client:
+        api = {c["url"]: c for c in client.get("/api/changes").json()["items"]}
+        page = client.get("/changes").text
+    assert api[w.site.url("/files/plan.pdf")]["attachment_of"] == page1.id
+    assert f'附件 of <a href="/documents/{page1.id}"' in page or f'/documents/{page1.id}">#{page1.id}' in page
     # A third file on a known page: a new event for the file, with attachment_of (the page's text
     # changed too: its body now names the file).
     w.attach("/content/2.html", "/files/extra.pdf", make_pdf(["补充通知：数据要素登记工作延长至2025年底。"]))

@@ -19,7 +19,7 @@ from policywatch.cli import main
 from policywatch.health import CycleHealth, SourceDegraded, assess_cycle, record_health
 from policywatch.pipeline import CycleSummary, run_cycle
 from storage.db import ensure_schema, make_engine, session_factory
-from storage.models import OperatorNotice, Source
+from storage.models import OperatorNotice, SentMail, Source
 from tests.support.site import LocalSite
 from tests.support.smtp import SmtpServer
 
@@ -146,6 +146,9 @@ def test_a_source_that_stops_is_degraded_once_and_recovers_once(
     assert notices(smtp) == ["source-degraded"]
     [mail] = [m for m in smtp.messages if OPERATOR in m.rcpt_tos]
     assert "s is degraded" in mail.header("Subject") and "HTTP 503" in mail.part("plain")
+    with session_factory(world.engine)() as session:  # on the web app's Mail page too
+        [sent] = session.scalars(select(SentMail).where(SentMail.kind == "notice")).all()
+        assert "is degraded" in sent.subject
     world.listing_up()
     recovered = cycle()["health"]["s"]
     assert (recovered["state"], recovered["consecutive_failures"], recovered["reason"]) == ("up", 0, None)

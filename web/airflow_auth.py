@@ -39,14 +39,27 @@ def request_token(request: Request) -> str | None:
     return request.cookies.get(TOKEN_COOKIE) or None
 
 
+# A subscriber's own pages carry their credential in the path (a signed per-subscriber token) and
+# must work without an Airflow account: RFC 8058's one-click POST comes from the mail provider.
+TOKEN_PAGES = ("/unsubscribe/", "/preferences/")
+
+
+def app_path(scope: Scope) -> str:
+    """The request's path inside the app (without the /policywatch mount prefix)."""
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", "")).rstrip("/")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
+
+
 class AirflowLoginRequired:
-    """ASGI middleware: only requests with a valid Airflow JWT reach the app."""
+    """ASGI middleware: only requests with a valid Airflow JWT reach the app (except a
+    subscriber's token pages, whose signed token is checked by the app itself)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or app_path(scope).startswith(TOKEN_PAGES):
             await self.app(scope, receive, send)
             return
         request = Request(scope)

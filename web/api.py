@@ -42,6 +42,7 @@ class Change(BaseModel):
     summary: str
     relevance_terms: list[str] = []
     original_document_id: int | None = None
+    attachment_of: int | None = None  # the page whose body links this file (an attachment)
 
 
 class ChangePage(BaseModel):

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from alerts.identity import display_zone_name, local_time, zone_label
 from web.admission import Admission, AdmissionGate, quiet_access_log
 from web.diffs import DiffCache
 from web.limits import WebLimits
@@ -35,6 +36,9 @@ def make_templates() -> Jinja2Templates:
     # Autoescaping is on for .html (Starlette's default); make it explicit for every template.
     templates.env.autoescape = True
     templates.env.globals["href"] = href
+    # Times for people: the display zone (北京时间 by default, POLICYWATCH_DISPLAY_TIMEZONE), no microseconds.
+    templates.env.filters["local_time"] = local_time
+    templates.env.globals["display_zone"] = zone_label(display_zone_name())
     return templates
 
 
@@ -56,7 +60,7 @@ def create_app(engine_or_url: Engine | str | None = None, limits: WebLimits | No
     """The web app over the store at `engine_or_url` (an Engine, a URL, or None for
     $POLICYWATCH_DATABASE_URL / the default SQLite file). No database is touched until a request.
     `limits`: how much work a process takes on at once (default: from the environment)."""
-    from web import api, exports, pages
+    from web import api, exports, pages, subscribers
 
     limits = limits or WebLimits.from_env()
 
@@ -86,6 +90,7 @@ def create_app(engine_or_url: Engine | str | None = None, limits: WebLimits | No
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(exports.router)
+    app.include_router(subscribers.router)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

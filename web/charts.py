@@ -9,6 +9,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from alerts.identity import local_time
+
 PALETTE = ("#0969da", "#1a7f37", "#bf8700", "#cf222e", "#8250df", "#1b7c83", "#bc4c00", "#57606a")
 KIND_COLOURS = {
     "new": "#1a7f37",
@@ -66,7 +68,10 @@ def timeline_svg(
         v0 = _when(version["first_seen_at"]) or start
         v1 = _when(version["last_seen_at"]) or v0
         x0, x1 = x(v0), max(x(v1), x(v0) + 4)
-        label = f"v{n} · version {version['id']} · {version['first_seen_at']} – {version['last_seen_at']}"
+        label = (
+            f"v{n} · version {version['id']} · {local_time(version['first_seen_at'], label=False)}"
+            f" – {local_time(version['last_seen_at'])}"
+        )
         parts.append(
             f'<a href="{_attr(link_for_version(version))}"><rect x="{x0:.1f}" y="22" '
             f'width="{x1 - x0:.1f}" height="26" rx="3" fill="{colour_for(n - 1)}" fill-opacity="0.75">'
@@ -78,7 +83,7 @@ def timeline_svg(
         if t is None:
             continue
         colour = KIND_COLOURS.get(str(event["kind"]), "#57606a")
-        tip = f"{event['kind']} · {event['detected_at']} · {event.get('summary') or ''}"
+        tip = f"{event['kind']} · {local_time(event['detected_at'])} · {event.get('summary') or ''}"
         dot = (
             f'<circle cx="{x(t):.1f}" cy="72" r="6" fill="{colour}" stroke="#fff" stroke-width="1.5">'
             f"<title>{escape(tip)}</title></circle>"
@@ -88,7 +93,7 @@ def timeline_svg(
     for t, anchor in ((start, "start"), (end, "end")):
         parts.append(
             f'<text x="{x(t):.1f}" y="110" font-size="11" fill="#57606a" text-anchor="{anchor}">'
-            f"{escape(t.strftime('%Y-%m-%d %H:%M'))} UTC</text>"
+            f"{escape(local_time(t))}</text>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))

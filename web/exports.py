@@ -15,6 +15,7 @@ from xml.sax.saxutils import quoteattr
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
+from alerts.identity import local_time
 from storage.queries import ChangeFilter, document_history, filtered_changes, list_sources
 from web.deps import DocumentId, FilterDep, SessionDep
 from web.links import absolute
@@ -49,6 +50,7 @@ HISTORY_COLUMNS = (
     "issuer",
     "url",
 )
+LOCAL_COLUMN = "detected_local"
 BATCH = 1000
 FEED_ENTRIES = 50
 
@@ -88,9 +90,11 @@ def export_changes_csv(request: Request, where: FilterDep) -> Response:
     store: Store = request.app.state.store
 
     def lines() -> Iterator[str]:
-        yield "\ufeff" + _csv_line(list(CHANGE_COLUMNS))  # BOM: spreadsheets then read UTF-8
+        # BOM: spreadsheets then read UTF-8. The ISO UTC column stays for scripts; the last one is
+        # for people: the display zone (北京时间 by default), without microseconds.
+        yield "\ufeff" + _csv_line([*CHANGE_COLUMNS, LOCAL_COLUMN])
         for row in _all_changes(store, where):
-            yield _csv_line([row[c] for c in CHANGE_COLUMNS])
+            yield _csv_line([*(row[c] for c in CHANGE_COLUMNS), local_time(row["detected_at"], seconds=True)])
 
     return StreamingResponse(
         lines(), media_type="text/csv; charset=utf-8", headers=_download("policywatch-changes.csv")
@@ -122,9 +126,16 @@ def _history(session: Any, document_id: int) -> dict[str, Any]:
 @router.get("/export/documents/{document_id}/history.csv", summary="A document's versions as CSV")
 def export_history_csv(session: SessionDep, document_id: DocumentId) -> Response:
     history = _history(session, document_id)
-    body = "\ufeff" + _csv_line(list(HISTORY_COLUMNS))
+    body = "\ufeff" + _csv_line([*HISTORY_COLUMNS, "first_seen_local", "last_seen_local"])
     for version in history["versions"]:
-        body += _csv_line([document_id, *(version[c] for c in HISTORY_COLUMNS[1:])])
+        body += _csv_line(
+            [
+                document_id,
+                *(version[c] for c in HISTORY_COLUMNS[1:]),
+                local_time(version["first_seen_at"], seconds=True),
+                local_time(version["last_seen_at"], seconds=True),
+            ]
+        )
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
