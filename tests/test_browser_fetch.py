@@ -6,8 +6,8 @@ the pipeline reading a browser source end to end (one edit, one `changed` event)
 
 from __future__ import annotations
 
-import itertools
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,13 +195,13 @@ def test_the_private_address_guard_applies_to_the_browser(
 
 def test_politeness_spaces_the_browsers_requests(challenge_site: ChallengeSite) -> None:
     with BrowserFetcher(max_attempts=1, respect_robots=False, cheap_path=False) as browser:
+        started = time.monotonic()
         assert get(browser, challenge_site, "/acw/art/1.html", min_delay_s=0.3).ok
     times = [h.at for h in challenge_site.requests]
     assert len(times) >= 2  # the challenge, and the page after the reload
-    # Slots are reserved 0.3 s apart; each request may reach the server a little late (a busy
-    # machine), never early: the whole run spans the slots.
-    assert times[-1] - times[0] >= 0.3 * (len(times) - 1) - 0.05
-    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.1
+    # Slots are reserved 0.3 s apart from the first request on; a request may reach the server late
+    # (Chromium starting, a busy machine), never early: the last one comes no sooner than its slot.
+    assert times[-1] - started >= 0.3 * (len(times) - 1) - 0.02
 
 
 def test_size_limit(challenge_site: ChallengeSite) -> None:
