@@ -44,7 +44,7 @@ SCHEDULE_KEYS = ("due", "rechecked", "deferred", "new_deferred", "early")
 
 
 def _setup(config_path: str | None) -> tuple[Config, Any]:
-    config = load_config(config_path)
+    config = load_config(config_path, lenient=True)  # a broken source entry must not stop the others
     engine = make_engine()
     ensure_schema(engine)
     return config, engine
@@ -172,7 +172,7 @@ def finish(
         for key in COUNT_KEYS:
             total[key] += int(result.get(key, 0))
         cycle.add(CycleSummary.from_json(result))
-    config = load_config(config_path)
+    config = load_config(config_path, lenient=True)  # a broken source entry must not stop the others
     engine = make_engine()
     try:
         closing = finish_source(

@@ -8,6 +8,7 @@ import pytest
 
 from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch import tasks
+from policywatch.config import ConfigError
 from policywatch.locking import SourceBusy, source_lock
 from storage.db import make_engine
 from tests.support.site import LocalSite
@@ -63,3 +64,22 @@ def test_a_batch_waits_for_a_cli_cycle_on_the_same_source(task_env: str, db_url:
     # Once the other cycle is done, the retry goes through.
     assert tasks.process_batch(batch, task_env)["baseline"] == 2
     engine.dispose()
+
+
+def test_a_broken_source_entry_does_not_stop_the_other_sources_tasks(task_env: str) -> None:
+    """The DAG file shows a broken entry as its own paused DAG; the valid sources' tasks, which load
+    the same file, must still run (and the broken one's id is no source of theirs)."""
+    path = Path(task_env)
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + """  - id: broken
+    name: 坏的
+    pages: ["not a url"]
+""",
+        encoding="utf-8",
+    )
+    plan = tasks.discover_source("local", task_env)
+    results = [tasks.process_batch(batch, task_env) for batch in plan["new_batches"]]
+    assert tasks.finish(plan, results, task_env)["baseline"] == 2
+    with pytest.raises(ConfigError, match="broken"):
+        tasks.discover_source("broken", task_env)
