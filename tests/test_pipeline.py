@@ -5,7 +5,6 @@ Each non-change named in CONTRACT.md and each kind of change has its own test.
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -515,10 +514,14 @@ def test_fetchers_in_n_processes_keep_one_process_pace(site: LocalSite) -> None:
 
     site.put("/a.html", gov_cn_page(TITLE, PARAS[:5]))
     with Fetcher(delay_scale=3) as fetcher:
+        started = time.monotonic()
         for _ in range(3):
             fetcher.fetch_page(site.url("/a.html"), min_delay_s=0.1, allow_private=True)
     times = [r.at for r in site.requests if r.path == "/a.html"]
-    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.29
+    # Request i has the slot 0.3·i s after the first: it may reach the server late (a loaded
+    # machine), never early. (Gaps between arrivals would shrink after a late one: not politeness.)
+    assert len(times) == 3
+    assert all(at - started >= 0.3 * i - 0.01 for i, at in enumerate(times)), [t - started for t in times]
 
 
 def test_a_bug_while_reading_one_page_loses_that_page_only(
