@@ -57,7 +57,7 @@ from .reasons import safe_reason
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CHROMIUM", "BrowserFetcher", "make_browser_fetcher"]
+__all__ = ["CHROMIUM", "BrowserFetcher"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
@@ -743,20 +743,3 @@ def _filled_by_script(raw: str, rendered: str) -> bool:
     if any(link not in raw_links for link in _HREF_RE.findall(rendered)):
         return True
     return len(visible_text(rendered)) > len(visible_text(raw)) + 40
-
-
-def make_browser_fetcher(settings: Any, delay_scale: float = 1.0) -> BrowserFetcher:
-    """The BrowserFetcher `settings` (policywatch.config.Settings) describe: the same options
-    `policywatch.observe.make_fetcher` gives the plain Fetcher."""
-    kwargs: dict[str, Any] = {
-        "delay_scale": delay_scale,
-        "connect_timeout": settings.connect_timeout_s,
-        "read_timeout": settings.read_timeout_s,
-        "max_attempts": settings.max_attempts,
-        "backoff_base_s": settings.backoff_base_s,
-        "max_bytes": settings.max_body_bytes,
-        "respect_robots": settings.respect_robots,
-    }
-    if getattr(settings, "user_agent", None):
-        kwargs["user_agent"] = settings.user_agent
-    return BrowserFetcher(**kwargs)

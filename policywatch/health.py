@@ -12,7 +12,6 @@ update is idempotent for a cycle id (an Airflow retry of the closing task change
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -138,10 +137,6 @@ def _queue_notice(session: Session, src: Source, kind: str) -> None:
     session.add(OperatorNotice(source_id=src.id, kind=kind, subject=subject, body=body))
 
 
-def operator_emails() -> list[str]:
-    return [e.strip() for e in os.environ.get("POLICYWATCH_OPERATOR_EMAILS", "").split(",") if e.strip()]
-
-
 @dataclass
 class NoticeReport:
     sent: int = 0
@@ -152,6 +147,7 @@ class NoticeReport:
 def deliver_notices(engine: Engine, smtp: Any, recipients: list[str] | None = None) -> NoticeReport:
     """Send the pending operator notices, each once (marked sent in its own transaction after the
     server accepted it). Without an SMTP server or recipients they stay pending (and are logged)."""
+    from alerts.notices import operator_emails
     from alerts.render import sent_record
     from alerts.smtp import SmtpMailer, SmtpRejected, SmtpUnavailable
 

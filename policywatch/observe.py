@@ -151,12 +151,8 @@ def _read(seen: Observation, source: SourceConfig, html: str) -> None:
 
 def make_fetcher(settings: Settings, delay_scale: float = 1.0, source: SourceConfig | None = None) -> Fetcher:
     """The Fetcher `settings` describe (`delay_scale`: see Fetcher; one per worker process); for a
-    source with `fetcher: browser`, a crawlers.browser.BrowserFetcher (headless Chromium, whose
-    cookies plain requests reuse while they work)."""
-    if source is not None and source.fetcher == "browser":
-        from crawlers.browser import make_browser_fetcher
-
-        return make_browser_fetcher(settings, delay_scale=delay_scale)  # type: ignore[return-value]
+    source with `fetcher: browser`, a crawlers.browser.BrowserFetcher with the same options
+    (headless Chromium, whose cookies plain requests reuse while they work)."""
     kwargs: dict[str, object] = {
         "delay_scale": delay_scale,
         "connect_timeout": settings.connect_timeout_s,
@@ -168,6 +164,10 @@ def make_fetcher(settings: Settings, delay_scale: float = 1.0, source: SourceCon
     }
     if settings.user_agent:
         kwargs["user_agent"] = settings.user_agent
+    if source is not None and source.fetcher == "browser":
+        from crawlers.browser import BrowserFetcher
+
+        return BrowserFetcher(**kwargs)  # type: ignore[arg-type,return-value]
     return Fetcher(**kwargs)  # type: ignore[arg-type]
 
 

@@ -167,12 +167,11 @@ def schedule_checks(
         # The listing pages read on this host, and its robots.txt (read once per fetcher: once per
         # cycle from the CLI, once per task under Airflow, where a batch of 200 adds one request).
         spent = listing_requests.get(host, 0) + (1 if config.settings.respect_robots else 0)
-        budget = math.inf if full else source_host_budget(source, config, host)
-        room = budget - spent
+        budget = 0 if full else source_host_budget(source, config, host)  # full: plan_checks ignores it
         # A pair costs two requests: plan_checks counts items, so the pairs' second requests come
         # off the budget first.
         pair_count = sum(1 for item in items if isinstance(item, tuple))
-        room_items = max(0, int(min(room - pair_count, 10**12))) if not full else 0
+        room_items = max(0, budget - spent - pair_count)
         plan = plan_checks(items, known_by_host.get(host, []), now, room_items, full=full)
         taken_pairs = sum(1 for item in plan.new if isinstance(item, tuple))
         chosen_new += plan.new
@@ -188,16 +187,15 @@ def schedule_checks(
             ahead = heapq.nsmallest(spare, waiting)
             early_due += [(t, i) for _, i, t in ahead]
             schedule.early += len(ahead)
-            plan_requests_extra = len(ahead)
         else:
-            plan_requests_extra = 0
+            ahead = []
         schedule.due_count += len(plan.due) + plan.deferred
         schedule.deferred += plan.deferred
         schedule.not_due += plan.not_due
         schedule.oldest_overdue_s = max(schedule.oldest_overdue_s, plan.oldest_overdue_s)
         if not full:
-            schedule.budgets[host] = int(budget)
-        schedule.used[host] = spent + plan.requests + taken_pairs + plan_requests_extra
+            schedule.budgets[host] = budget
+        schedule.used[host] = spent + plan.requests + taken_pairs + len(ahead)
     # Hosts were planned one by one: the known documents go most overdue first across them.
     chosen_due.sort(key=lambda item: (-math.inf if item[0] is None else item[0].timestamp(), item[1]))
     chosen_due += sorted(early_due, key=lambda item: (-waited[item[1]], item[1]))

@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy import func, select
 
 from crawlers import Fetcher
-from crawlers.browser import CHROMIUM, BrowserFetcher, make_browser_fetcher
+from crawlers.browser import CHROMIUM, BrowserFetcher
 from crawlers.challenge import challenge_tag
 from crawlers.listings import fetch_listing, parse_html_listing
 from policywatch.config import parse_config
+from policywatch.observe import make_fetcher
 from policywatch.pipeline import run_cycle
 from storage.db import make_engine, session_factory
 from storage.models import ChangeEvent, DocumentVersion
@@ -236,7 +237,8 @@ settings:
   respect_robots: false
 """
     )
-    fetcher = make_browser_fetcher(config.settings)
+    fetcher = make_fetcher(config.settings, source=config.sources[0])
+    assert isinstance(fetcher, BrowserFetcher)
     try:
         assert (fetcher.user_agent, fetcher.max_bytes, fetcher.respect_robots) == ("UA-test/2", 12345, False)
         assert fetcher.http.read_timeout == 7 and fetcher._thread is None  # Chromium starts at the first load
