@@ -123,7 +123,7 @@ def _jiasule_521(page: _Page) -> bool:
     return (
         page.status == 521
         and "document.cookie" in page.lower
-        and bool(_LOCATION_RE.search(page.text))
+        and _reloads(page)
         and page.visible_len() < 200
     )
 
@@ -143,11 +143,21 @@ def _rivers(page: _Page) -> bool:
 
 
 def _aliyun(page: _Page) -> bool:
-    return bool(_ACW_ARG1_RE.search(page.text)) and page.small() and "document.cookie" in page.lower
+    # Substring tests first: they are C scans, the regexes are not (this runs on every page fetched).
+    return (
+        "arg1" in page.text
+        and "document.cookie" in page.lower
+        and bool(_ACW_ARG1_RE.search(page.text))
+        and page.small()
+    )
+
+
+def _reloads(page: _Page) -> bool:
+    return "location" in page.lower and bool(_LOCATION_RE.search(page.text))
 
 
 def _js_cookie(page: _Page) -> bool:
-    if "document.cookie" not in page.lower or not _LOCATION_RE.search(page.text):
+    if "document.cookie" not in page.lower or not _reloads(page):
         return False
     visible = page.visible_len()
     return visible < 200 and (page.status == 521 or _script_chars(page.text) >= visible)
