@@ -63,6 +63,7 @@ from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage import store
 from storage.db import ensure_schema, session_factory, unit_of_work
 from storage.models import ChangeEvent, Document, DocumentVersion, Source, utcnow
+from storage.search_index import index_pending_versions
 
 if TYPE_CHECKING:
     from extraction import ExtractedDocument
@@ -460,6 +461,8 @@ def process_targets(
             processor.attachment_parents.update(found)
             observe(attachments)
         processor.flush()
+        # The batch's versions into the search index at once: one FTS5 segment, not one per commit.
+        index_pending_versions(factory.kw["bind"])
     finally:
         processor.close()  # after an error: the open batch is rolled back
     return summary

@@ -58,6 +58,7 @@ from policywatch.locking import SourceBusy, source_lock
 from storage.db import ensure_schema, session_factory, unit_of_work
 from storage.models import Document, DocumentVersion, MinhashBand, RawPage, VersionReextraction, utcnow
 from storage.raw import unpack_page
+from storage.search_index import index_pending_versions
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ def reextract(
             log.warning("source %s skipped: %s", source_id, busy)
             _skip_all(factory, summary, source_id, everything, f"skipped: {busy}")
     summary.same_as_previous = _same_as_previous(factory, sorted(touched))
+    index_pending_versions(engine)  # the new versions' text into the search index, in one go
     return summary
 
 

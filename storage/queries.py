@@ -23,6 +23,7 @@ from storage.models import (
     Source,
     seen_until,
 )
+from storage.search_index import index_pending_versions
 from storage.store import document_for_url
 
 SNIPPET_CONTEXT = 40
@@ -306,6 +307,8 @@ def _search_rows(
 ) -> list[tuple[Document, DocumentVersion]]:
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite" and len(needle) >= TRIGRAM_MIN_CHARS and _has_fts(session):
+        # Versions recorded since their batch ended are indexed first (storage.search_index).
+        index_pending_versions(session.get_bind().engine)
         # The trigram index holds every version (migration 0007): keep the current ones, page
         # through them newest first, then load.
         fts = table(FTS_TABLE, column("rowid"))
