@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from .normalise import content_hash, normalise_paragraphs
 
@@ -52,3 +53,8 @@ class ExtractedDocument:
 # File extensions of attachments (附件): the policy text is often only there. Shared by extraction
 # (which lists them) and the fast path's evidence (extraction.equivalence).
 ATTACHMENT_EXTENSIONS = (".pdf", ".doc", ".docx", ".wps", ".ofd", ".xls", ".xlsx", ".et", ".zip")
+
+
+def is_attachment_url(url: str) -> bool:
+    """The URL names a file extraction.files reads (by its path's extension)."""
+    return urlsplit(url).path.lower().endswith(ATTACHMENT_EXTENSIONS)

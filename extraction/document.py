@@ -27,7 +27,7 @@ from .chrome import (
     CMS_CONTAINERS,
     _is_chrome_by_name,
 )
-from .content import ATTACHMENT_EXTENSIONS, ExtractedDocument, ExtractionError
+from .content import ExtractedDocument, ExtractionError, is_attachment_url
 from .docmeta import parse_date, parse_doc_number
 from .markup import repair_markup
 from .normalise import fold_whitespace, normalise_paragraphs, normalise_text
@@ -902,11 +902,6 @@ def extract_document(html: str, url: str, content_selector: str | None = None) -
 
 
 _ATTACHMENT_LABEL = re.compile(r"附件|附表|下载")
-
-
-def is_attachment_url(url: str) -> bool:
-    path = urlsplit(url).path.lower()
-    return path.endswith(ATTACHMENT_EXTENSIONS)
 
 
 def attachment_links(

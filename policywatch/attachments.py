@@ -17,7 +17,9 @@ from dataclasses import replace
 from urllib.parse import unquote, urlsplit
 
 from crawlers import Fetcher
-from extraction.document import is_attachment_url
+
+# From extraction.content, not extraction.document: a cycle that reads no page never imports bs4.
+from extraction.content import is_attachment_url
 from policywatch.config import SourceConfig
 from policywatch.observe import Observation, Target
 from storage.raw import pack_file
