@@ -257,7 +257,8 @@ def mark_removed(session: Session, document_id: int, fetch: FetchRecord) -> Docu
 def store_raw(session: Session, page: str | PackedPage, encoding: str | None) -> str:
     """Keep the page's HTML compressed, once per distinct body; returns its key."""
     packed = page if isinstance(page, PackedPage) else pack_page(page)
-    if session.get(RawPage, packed.sha256) is None:
+    # An existence test, not session.get: that would load the stored body (tens of KB) to drop it.
+    if session.scalar(select(RawPage.sha256).where(RawPage.sha256 == packed.sha256)) is None:
         session.add(RawPage(sha256=packed.sha256, body=packed.body, size=packed.size, encoding=encoding))
         session.flush()  # no ORM relationship orders this insert before the version's
     return packed.sha256
