@@ -121,10 +121,7 @@ def _jiasule_521(page: _Page) -> bool:
     # 加速乐's first answer: 521 with a tiny script that builds __jsl_clearance_s out of pieces
     # (so the marker itself is not in the page) and reloads.
     return (
-        page.status == 521
-        and "document.cookie" in page.lower
-        and _reloads(page)
-        and page.visible_len() < 200
+        page.status == 521 and "document.cookie" in page.lower and _reloads(page) and page.visible_len() < 200
     )
 
 

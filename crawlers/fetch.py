@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib import robotparser
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
@@ -52,6 +51,7 @@ from .challenge import detect_challenge
 from .discover import canonical_url
 from .encoding import decode_html, web_codec
 from .reasons import safe_reason
+from .robots import RobotsRules
 
 log = logging.getLogger(__name__)
 
@@ -708,7 +708,7 @@ class Fetcher:
         self._credentials: dict[str, str] = {}
         self._sessions: dict[tuple[str, bool], requests.Session] = {}
         self._next_allowed: dict[str, float] = {}
-        self._robots: dict[str, tuple[robotparser.RobotFileParser | None, float]] = {}
+        self._robots: dict[str, tuple[RobotsRules | None, float]] = {}
         self._robots_locks: dict[str, threading.Lock] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -807,9 +807,7 @@ class Fetcher:
 
     # -- robots.txt --------------------------------------------------------------------------
 
-    def _robots_for(
-        self, origin: str, min_delay_s: float, allow_private: bool
-    ) -> robotparser.RobotFileParser | None:
+    def _robots_for(self, origin: str, min_delay_s: float, allow_private: bool) -> RobotsRules | None:
         with self._lock:
             lock = self._robots_locks.setdefault(origin, threading.Lock())
         with lock:
@@ -820,9 +818,7 @@ class Fetcher:
             self._robots[origin] = (parser, time.monotonic() + _ROBOTS_TTL_S)
             return parser
 
-    def _load_robots(
-        self, origin: str, min_delay_s: float, allow_private: bool
-    ) -> robotparser.RobotFileParser | None:
+    def _load_robots(self, origin: str, min_delay_s: float, allow_private: bool) -> RobotsRules | None:
         """Parsed robots.txt, or None (allow all) when it is missing, broken or unreachable."""
         try:
             return self._load_robots_unchecked(origin, min_delay_s, allow_private)
@@ -832,7 +828,7 @@ class Fetcher:
 
     def _load_robots_unchecked(
         self, origin: str, min_delay_s: float, allow_private: bool
-    ) -> robotparser.RobotFileParser | None:
+    ) -> RobotsRules | None:
         url = origin + "/robots.txt"
         for _ in range(5):
             try:
@@ -877,9 +873,7 @@ class Fetcher:
                         return None
                 finally:
                     resp.close()
-            parser = robotparser.RobotFileParser(url)
-            parser.parse(body.decode("utf-8", errors="replace").splitlines())
-            return parser
+            return RobotsRules(body.decode("utf-8", errors="replace"))
         return None
 
     # -- one request -------------------------------------------------------------------------

@@ -431,6 +431,24 @@ def test_robots_group_for_our_agent(site, fetcher):
     assert get(fetcher, site.url("/others/doc.html")).ok
 
 
+def test_robots_wildcards_and_end_anchors(site, fetcher):
+    # As search engines read them (RFC 9309 with * and $): the standard library's parser took both
+    # literally and let every one of these through.
+    site.put(
+        "/robots.txt",
+        "User-agent: *\nDisallow: /*.jsp\nDisallow: /print$\nAllow: /open/*.jsp\n",
+        content_type="text/plain",
+    )
+    for path in ("/a/b.jsp", "/print", "/open/c.jsp", "/print/1.html", "/a/b.html"):
+        site.put(path, html_page("页面"))
+    assert get(fetcher, site.url("/a/b.jsp")).error_kind == "robots"
+    assert get(fetcher, site.url("/print")).error_kind == "robots"
+    assert get(fetcher, site.url("/open/c.jsp")).ok  # the longer Allow wins
+    assert get(fetcher, site.url("/print/1.html")).ok  # `$`: only /print itself
+    assert get(fetcher, site.url("/a/b.html")).ok
+    assert site.hits["/a/b.jsp"] == site.hits["/print"] == 0
+
+
 def test_robots_missing_or_broken_allows(site, fetcher):
     site.put("/a.html", html_page("正文"))
     assert get(fetcher, site.url("/a.html")).ok  # robots.txt 404
