@@ -45,9 +45,7 @@ class Rule:
     keywords: tuple[str, ...]
     events: tuple[str, ...]
     digest: bool
-
-    def as_row(self) -> tuple[list[str], list[str], list[str], bool]:
-        return list(self.sources), list(self.keywords), list(self.events), self.digest
+    follows: tuple[str, ...] = ()  # 发文字号 or titles the event's document must reference
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,13 @@ class ActiveSubscriber:
 
 
 def _rule_of(entry: SubscriberConfig) -> Rule:
-    return Rule(tuple(entry.sources), tuple(entry.keywords), tuple(entry.events), bool(entry.digest))
+    return Rule(
+        tuple(entry.sources),
+        tuple(entry.keywords),
+        tuple(entry.events),
+        bool(entry.digest),
+        tuple(entry.follows),
+    )
 
 
 def sync_subscriptions(factory: sessionmaker[Session], entries: Sequence[SubscriberConfig]) -> None:
@@ -99,6 +103,7 @@ def _sync(factory: sessionmaker[Session], entries: Sequence[SubscriberConfig]) -
                         keywords=list(rule.keywords),
                         events=list(rule.events),
                         digest=rule.digest,
+                        follows=list(rule.follows) or None,
                     )
                     for position, rule in rules
                 ]
@@ -122,8 +127,16 @@ def _sync(factory: sessionmaker[Session], entries: Sequence[SubscriberConfig]) -
             )
 
 
-def _tuples(s: Subscription) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool]:
-    return tuple(s.sources or ()), tuple(s.keywords or ()), tuple(s.events or ()), bool(s.digest)
+def _tuples(
+    s: Subscription,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool, tuple[str, ...]]:
+    return (
+        tuple(s.sources or ()),
+        tuple(s.keywords or ()),
+        tuple(s.events or ()),
+        bool(s.digest),
+        tuple(s.follows or ()),
+    )
 
 
 def follow_digest_choice(session: Session, subscriber_id: int, rules: list[Rule]) -> None:
@@ -174,7 +187,11 @@ def active_subscribers(session: Session) -> list[ActiveSubscriber]:
 
 def preference_rule(own: SubscriberPreference) -> Rule:
     return Rule(
-        tuple(own.sources or ("*",)), tuple(own.keywords or ()), tuple(own.events or ()), bool(own.digest)
+        tuple(own.sources or ("*",)),
+        tuple(own.keywords or ()),
+        tuple(own.events or ()),
+        bool(own.digest),
+        tuple(own.follows or ()),
     )
 
 
@@ -187,6 +204,14 @@ class EventText:
 
     def _version(self, version_id: int | None) -> DocumentVersion | None:
         return self.session.get(DocumentVersion, version_id) if version_id is not None else None
+
+    @cached_property
+    def referenced(self) -> frozenset[str]:
+        """Keys (canonical 发文字号, title keys) of every document the event's version references."""
+        from policywatch.policy_graph import reference_keys
+
+        version_id = self.event.new_version_id or self.event.old_version_id
+        return reference_keys(self.session, version_id) if version_id is not None else frozenset()
 
     @cached_property
     def text(self) -> str:
@@ -217,6 +242,14 @@ def rule_matches(rule: Rule, event: ChangeEvent, text: EventText) -> bool:
         return False
     if "*" not in rule.sources and event.source_id not in rule.sources:
         return False
+    if rule.follows:
+        # Following a document: whatever cites, implements, amends or repeals it is wanted, relevant
+        # or not by the digital-economy terms (the analyst said which policy matters).
+        from policywatch.policy_graph import follow_key
+
+        if not any(follow_key(f) in text.referenced for f in rule.follows):
+            return False
+        return keyword_matches(rule.keywords, text.text) if rule.keywords else True
     if event.kind == "new" and not event.relevant:
         return False
     if rule.keywords:

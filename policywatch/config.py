@@ -23,6 +23,8 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "sources.yaml"
 
 SOURCE_ID_RE = re.compile(r"[a-z0-9-]+\Z")  # \Z: "$" would let a trailing newline through
 EVENT_KINDS = ("new", "changed", "removed", "restored", "republished")
+# What a subscriber can ask for: the change events, and `important` (an analyst marked a change so).
+SUBSCRIBABLE_EVENTS = (*EVENT_KINDS, "important")
 
 
 class ConfigError(ValueError):
@@ -174,6 +176,8 @@ class SubscriberConfig:
     keywords: tuple[str, ...] = ()
     events: tuple[str, ...] = ("new", "changed", "removed")
     digest: bool = False
+    # 发文字号 or titles: only events of documents that cite, implement, amend or repeal one of them.
+    follows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -696,7 +700,16 @@ class _Validator:
 
     def subscriber(self, node: yaml.Node, key: str, source_ids: set[str]) -> SubscriberConfig:
         v = self.mapping(
-            node, key, {"email": True, "sources": False, "keywords": False, "events": False, "digest": False}
+            node,
+            key,
+            {
+                "email": True,
+                "sources": False,
+                "keywords": False,
+                "events": False,
+                "digest": False,
+                "follows": False,
+            },
         )
         email = self.string(v["email"], f"{key}.email")
         assert email is not None
@@ -720,14 +733,25 @@ class _Validator:
             items = self.sequence(v["events"], f"{key}.events")
             events = tuple(self.string(n, f"{key}.events[{i}]") or "" for i, n in enumerate(items))
             for i, kind in enumerate(events):
-                if kind not in EVENT_KINDS:
+                if kind not in SUBSCRIBABLE_EVENTS:
                     raise self.fail(
-                        f"unknown event {kind!r} (one of {', '.join(EVENT_KINDS)})",
+                        f"unknown event {kind!r} (one of {', '.join(SUBSCRIBABLE_EVENTS)})",
                         f"{key}.events[{i}]",
                         items[i],
                     )
         digest = self.boolean(v["digest"], f"{key}.digest") if "digest" in v else False
-        return SubscriberConfig(email=email, sources=sources, keywords=keywords, events=events, digest=digest)
+        follows: tuple[str, ...] = ()
+        if "follows" in v:
+            items = self.sequence(v["follows"], f"{key}.follows")
+            follows = tuple(
+                (self.string(n, f"{key}.follows[{i}]") or "").strip() for i, n in enumerate(items)
+            )
+            for i, followed in enumerate(follows):
+                if not followed.strip('《》"“” '):
+                    raise self.fail("empty: a 发文字号 or a title", f"{key}.follows[{i}]", items[i])
+        return SubscriberConfig(
+            email=email, sources=sources, keywords=keywords, events=events, digest=digest, follows=follows
+        )
 
     def settings(self, node: yaml.Node) -> Settings:
         key = "settings"

@@ -281,6 +281,49 @@ class ChangeEvent(Base):
     original_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
     # The event's document is a file attached to this page (Document.attachment_of).
     attachment_of: Mapped[int | None] = mapped_column(BigId, server_default=text("NULL"))
+    # The analysts' current mark (the newest ChangeMark's, NULL when none or cleared):
+    # important | reviewed | not_significant. Kept here so lists filter without a subquery.
+    mark: Mapped[str | None] = mapped_column(String(24), index=True, server_default=text("NULL"))
+
+
+class ChangeMark(Base):
+    """One triage mark an analyst put on a change (or took off it: `cleared`), with who and when.
+
+    Rows are never updated or deleted: together they are the audit trail; the newest row of an
+    event is its current mark, copied to `ChangeEvent.mark` in the same transaction.
+    """
+
+    __tablename__ = "change_marks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("change_events.id"), index=True)
+    mark: Mapped[str] = mapped_column(String(24))  # important | reviewed | not_significant | cleared
+    note: Mapped[str] = mapped_column(Text, default="")
+    user: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class DocumentReference(Base):
+    """A reference from one version's text to another policy document (policywatch.references):
+    a title in 《…》 and/or a 发文字号, with the relation its verbs give it.
+
+    `target_document_id` is the known document it resolves to (NULL while none is known: unresolved
+    references are kept, and resolved when such a document appears). `checked_through`: the highest
+    document id an unresolved reference was tried against, so each is tried against a new document once.
+    """
+
+    __tablename__ = "document_references"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id"), index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # cites | implements | amends | repeals
+    title: Mapped[str | None] = mapped_column(Text)  # as printed inside 《》
+    doc_number: Mapped[str | None] = mapped_column(String(200), index=True)  # canonical 国发〔2021〕29号
+    context: Mapped[str] = mapped_column(Text, default="")  # the sentence it was found in
+    target_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"), index=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(16))  # number | title | fuzzy-title
+    checked_through: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
 
 
 class OperatorNotice(Base):
@@ -348,6 +391,8 @@ class Subscription(Base):
     keywords: Mapped[list[str]] = mapped_column(JSON)
     events: Mapped[list[str]] = mapped_column(JSON)
     digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    # 发文字号 or titles: only changes to documents that cite, implement, amend or repeal one of them.
+    follows: Mapped[list[str] | None] = mapped_column(JSON)
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
 
@@ -362,8 +407,8 @@ class OutboxMessage(Base):
 
     __tablename__ = "alert_outbox"
     __table_args__ = (
-        # Exactly once: one row per (subscriber, event), whatever retries and reruns do.
-        Index("uq_alert_outbox_subscriber_event", "subscriber_id", "event_id", unique=True),
+        # Exactly once: one row per (subscriber, event, reason), whatever retries and reruns do.
+        Index("uq_alert_outbox_subscriber_event_reason", "subscriber_id", "event_id", "reason", unique=True),
         Index("ix_alert_outbox_status_mode", "status", "mode"),
     )
 
@@ -371,6 +416,8 @@ class OutboxMessage(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
     event_id: Mapped[int] = mapped_column(ForeignKey("change_events.id"), index=True)
     mode: Mapped[str] = mapped_column(String(16))  # immediate | digest
+    # event: the change itself; important: an analyst marked it important (a second, later mail).
+    reason: Mapped[str] = mapped_column(String(16), default="event", server_default="event")
     # pending | sending | sent | failed | cancelled
     status: Mapped[str] = mapped_column(String(16), default="pending")
     message_id: Mapped[str | None] = mapped_column(String(250))
@@ -407,6 +454,7 @@ class SubscriberPreference(Base):
     keywords: Mapped[list[str] | None] = mapped_column(JSON)
     events: Mapped[list[str] | None] = mapped_column(JSON)
     digest: Mapped[bool | None] = mapped_column(Boolean)
+    follows: Mapped[list[str] | None] = mapped_column(JSON)
     # The digest goes out once per local day, at this hour of this IANA zone.
     digest_hour: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
     digest_timezone: Mapped[str] = mapped_column(

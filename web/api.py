@@ -17,7 +17,6 @@ from storage.queries import (
     filtered_changes,
     get_version,
     list_sources,
-    search_documents,
     source_health,
 )
 from web.deps import DocumentId, FilterDep, NewVersionId, OldVersionId, PageDep, SessionDep, VersionId
@@ -220,19 +219,6 @@ async def api_diff(request: Request, old_id: OldVersionId, new_id: NewVersionId)
         return JSONResponse(payload)
 
     return await run_in_threadpool(body)
-
-
-@router.get("/search", response_model=SearchPage, summary="Documents whose current text contains q")
-def api_search(
-    session: SessionDep, page: PageDep, q: Annotated[str, Query(min_length=1, description="substring")]
-) -> dict[str, Any]:
-    rows, has_next = page.cut(search_documents(session, q, limit=page.fetch, offset=page.offset))
-    return {
-        "items": rows,
-        "page": page.number,
-        "per_page": page.size,
-        "next_page": page.number + 1 if has_next else None,
-    }
 
 
 @router.get("/sources", response_model=list[SourceInfo], summary="The sources")

@@ -60,7 +60,7 @@ def create_app(engine_or_url: Engine | str | None = None, limits: WebLimits | No
     """The web app over the store at `engine_or_url` (an Engine, a URL, or None for
     $POLICYWATCH_DATABASE_URL / the default SQLite file). No database is touched until a request.
     `limits`: how much work a process takes on at once (default: from the environment)."""
-    from web import api, exports, pages, subscribers
+    from web import api, compare, exports, pages, search, subscribers, triage
 
     limits = limits or WebLimits.from_env()
 
@@ -89,6 +89,10 @@ def create_app(engine_or_url: Engine | str | None = None, limits: WebLimits | No
     quiet_access_log()
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(search.router)
+    app.include_router(search.api_router)
+    app.include_router(compare.router)
+    app.include_router(triage.router)
     app.include_router(exports.router)
     app.include_router(subscribers.router)
 

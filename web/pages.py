@@ -1,4 +1,4 @@
-"""Server-rendered HTML pages: changes, document, version, diff, search, dashboard."""
+"""Server-rendered HTML pages: changes, document, version, diff, dashboard (search: web.search)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,12 @@ from storage.queries import (
     filtered_changes,
     get_version,
     list_sources,
-    search_documents,
     source_health,
 )
 from web.charts import colour_for, day_range, stacked_bars_svg, timeline_svg
 from web.deps import DocumentId, FilterDep, NewVersionId, OldVersionId, PageDep, SessionDep, VersionId
 from web.diffs import ComputedDiff, Pair, diff_of
 from web.diffview import change_counts, fold
-from web.highlight import mark_hits
 from web.links import href
 from web.params import EVENT_KINDS, checked_id, kept
 
@@ -148,35 +146,6 @@ async def diff_page(
     # the page (large for a large document) rendered on a request thread: never on the event loop.
     pair, computed = await diff_of(request, old_id, new_id, with_document=True)
     return await run_in_threadpool(_diff_response, request, pair, computed, mode, context)
-
-
-@router.get("/search", response_class=HTMLResponse)
-def search_page(request: Request, session: SessionDep, page: PageDep, q: str = "") -> Response:
-    from extraction import normalise_text
-
-    needle = normalise_text(q)
-    rows, has_next = (
-        page.cut(search_documents(session, q, limit=page.fetch, offset=page.offset))
-        if needle
-        else ([], False)
-    )
-    hits = [{**row, "marked": mark_hits(row["snippet"], needle)} for row in rows]
-    per = request.query_params.get("per_page")
-    return render(
-        request,
-        "search.html",
-        {
-            "q": q,
-            "hits": hits,
-            "page": page,
-            "prev_url": href(request, "/search", q=q, per_page=per, page=page.number - 1)
-            if page.number > 1
-            else None,
-            "next_url": href(request, "/search", q=q, per_page=per, page=page.number + 1)
-            if has_next
-            else None,
-        },
-    )
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
