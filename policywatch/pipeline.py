@@ -58,6 +58,7 @@ from policywatch.identity import (
 from policywatch.locking import SourceBusy, source_lock
 from policywatch.observe import Observation, Target, make_fetcher, observe_all, use_processes
 from policywatch.planning import schedule_checks, url_host
+from policywatch.policy_graph import record_references, resolve_pending
 from policywatch.reextract import refresh_current_version
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage import store
@@ -463,6 +464,8 @@ def process_targets(
         processor.flush()
         # The batch's versions into the search index at once: one FTS5 segment, not one per commit.
         index_pending_versions(factory.kw["bind"])
+        with unit_of_work(factory) as session:
+            resolve_pending(session)  # references to documents this cycle (or another) just found
     finally:
         processor.close()  # after an error: the open batch is rolled back
     return summary
@@ -926,6 +929,9 @@ class DocumentProcessor:
             extractor_revision=file_revision() if is_file else EXTRACTOR_REVISION,
             attachment_of=self.attachment_parents.get(target.url) if target.document_id is None else None,
         )
+        if outcome.kind in ("first", "changed"):
+            # Before the event's alerts are queued: a subscriber may follow what this text cites.
+            record_references(session, outcome.new_version, outcome.document)
         versioned = time.thread_time()
         summary.time("version", versioned - started)
         self.summary.succeeded += 1

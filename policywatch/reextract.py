@@ -368,6 +368,7 @@ def _rewrite(session: Session, version: DocumentVersion, reading: _Reading) -> b
             setattr(version, name, value)
         if old["normalized_text"] != reading.normalized_text:
             _reindex_bands(session, version)
+            _rerecord_references(session, version)
     if version.extractor_revision != EXTRACTOR_REVISION:
         version.extractor_revision = EXTRACTOR_REVISION
     return old != new
@@ -409,6 +410,16 @@ def _reindex_bands(session: Session, version: DocumentVersion) -> None:
 
     session.execute(delete(MinhashBand).where(MinhashBand.version_id == version.id))
     reposts.index_version(session, version)
+
+
+def _rerecord_references(session: Session, version: DocumentVersion) -> None:
+    """What a rewritten text cites is read again from it (policywatch.policy_graph)."""
+    from policywatch.policy_graph import forget_version, record_references
+
+    document = session.get(Document, version.document_id)
+    if document is not None:
+        forget_version(session, version.id)
+        record_references(session, version, document)
 
 
 def _refresh_document(session: Session, document_id: int, reread: set[int]) -> None:

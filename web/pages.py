@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from policywatch.policy_graph import document_graph
 from storage.queries import (
     changes_per_day,
     document_detail,
@@ -88,6 +89,7 @@ def document_page(request: Request, session: SessionDep, document_id: DocumentId
             "pairs": pairs,
             "event_link": lambda e: _event_link(request, e),
             "kinds_colours": True,
+            "graph": document_graph(session, document_id),
         },
     )
 
