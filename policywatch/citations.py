@@ -21,6 +21,7 @@ texts by `python -m benchmarks.references_eval`.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -80,6 +81,8 @@ _DOCUMENT_TYPES = (
     "协定",
     "章程",
     "政府工作报告",
+    "解释",
+    "法典",
 )
 # Trailing marks after the type: （试行）, （2021—2025年）, （修订）, （2023年版）, （征求意见稿）.
 _TRAILER = re.compile(r"(?:\s*[（(][^（）()]{1,16}[)）])+$")
@@ -92,9 +95,20 @@ _AMENDS = re.compile(r"修改|修订|修正")
 _IMPLEMENTS = re.compile(r"贯彻|落实")
 _BASIS = re.compile(r"依据|根据|按照|遵照")
 _PLAN_MADE = re.compile(
-    r"(?:编制|制定|制订|研究制定)(?:了)?本(?:规划|方案|计划|行动计划|实施方案|实施意见|意见|纲要)"
+    # 制定本规划; 研究制定了《…行动方案》 (the title masked: spaces)
+    r"(?:编制|制定|制订)了?(?:本(?:规划|方案|计划|行动计划|实施方案|实施意见|意见|纲要)|\s{4,})"
 )
 _SELF_PUBLISHED = re.compile(r"现将|印发给|现予印发|予以印发|现印发")
+_PROMULGATED = re.compile(r"现予公布|现予发布|予以公布|现予颁布")
+# 修改后的《民事诉讼法》 names the amended law; it does not amend it.
+_NOT_AMENDING = re.compile(r"修改[后前]的|修正[后前]的|修订[后前]的")
+# An act that amends or repeals (《关于修改…的决定》) followed by 第N次修正: a history note.
+_AMENDING_ACT = re.compile(r"修改|修正|废止")
+_HISTORY_NOTE = re.compile(r"\s*(?:第[一二三四五六七八九十]+次)?(?:修正|修订)")
+_PUT_INTO_FORCE = re.compile(r"(?:全面|贯彻|组织|认真|深入)实施$")
+_ALIAS = re.compile(r"(?:以下简称|下称|简称)\s*[“\"]?《([^《》]{1,30})》")
+_ORDER_HEADING = re.compile(r"令\s*[（(]?\s*第?\s*\d+\s*号\s*[）)]?\s*(?P<title>\S.*)$")
+_PUBLISHES = re.compile(r"(?:关于)?(?:印发|转发|发布|公布|颁布)(?P<inner>.+?)的(?:通知|公告|决定|函)$")
 
 
 @dataclass(frozen=True)
@@ -110,7 +124,7 @@ class Reference:
 def is_document_title(title: str) -> bool:
     """《…》 holds a policy document (by its type word), not a newspaper, a book or a report."""
     core = _TRAILER.sub("", title.strip())
-    return len(core) > 3 and core.endswith(_DOCUMENT_TYPES)
+    return len(core) >= 3 and core.endswith(_DOCUMENT_TYPES)
 
 
 def _masked(text: str) -> str:
@@ -130,80 +144,138 @@ def _number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield start, m.end(), canonical
 
 
-def _bounds(pattern: re.Pattern[str], text: str, start: int, end: int) -> tuple[int, int]:
-    """The stretch around [start, end) between two matches of `pattern`."""
-    before = max((m.end() for m in pattern.finditer(text, 0, start)), default=0)
-    after = pattern.search(text, end)
-    return before, after.start() if after else len(text)
+class _Marks:
+    """Where the sentence or clause ends of a text are, found once (a reference's bounds are then
+    two binary searches, not a scan of the text before it)."""
+
+    def __init__(self, pattern: re.Pattern[str], text: str) -> None:
+        self.positions = [m.start() for m in pattern.finditer(text)]
+        self.length = len(text)
+
+    def around(self, start: int, end: int) -> tuple[int, int]:
+        """The stretch around [start, end) between two marks."""
+        i = bisect_left(self.positions, start)
+        before = self.positions[i - 1] + 1 if i else 0
+        j = bisect_left(self.positions, end)
+        return before, self.positions[j] if j < len(self.positions) else self.length
 
 
-def _verb(scope: str) -> str | None:
+def _verb(scope: str, implements: bool = True) -> str | None:
     if _REPEALS.search(scope):
         return "repeals"
-    if _AMENDS.search(scope):
+    if _AMENDS.search(_NOT_AMENDING.sub("", scope)):
         return "amends"
-    if _IMPLEMENTS.search(scope):
+    if implements and _IMPLEMENTS.search(scope):
         return "implements"
     return None
 
 
-def _kind(masked: str, start: int, end: int) -> str | None:
+def _kind(
+    masked: str, start: int, end: int, cited: str | None, marks: tuple[_Marks, _Marks] | None = None
+) -> str | None:
     """The relation the verbs around [start, end) give; None for what the document publishes itself.
     The reference's clause decides when it has a verb of its own (`根据《A》，对《B》作如下修改`: A is
-    cited, B amended); a clause without one takes its sentence's (`《A》、《B》同时废止`)."""
-    s_start, s_end = _bounds(_SENTENCE_END, masked, start, end)
-    c_start, c_end = _bounds(_CLAUSE_END, masked, start, end)
+    cited, B amended); a clause without one takes a repeal or an amendment from its sentence
+    (`《A》、《B》同时废止`), never an implementation (`依照《A》…对…责任制的落实` cites A)."""
+    sentences, clauses = marks or (_Marks(_SENTENCE_END, masked), _Marks(_CLAUSE_END, masked))
+    s_start, s_end = sentences.around(start, end)
+    c_start, c_end = clauses.around(start, end)
     clause, sentence = masked[c_start:c_end], masked[s_start:s_end]
-    if _SELF_PUBLISHED.search(clause):
+    if _SELF_PUBLISHED.search(clause) or _PROMULGATED.search(sentence):
         return None
+    if cited and _AMENDING_ACT.search(cited) and _HISTORY_NOTE.match(masked, end):
+        return "cites"  # 《关于修改…的决定》第二次修正: the act that amended the citing document
+    if _PUT_INTO_FORCE.search(masked, max(c_start, start - 6), start):
+        return "implements"  # 全面实施《全民健身计划》
     verb = _verb(clause)
     if verb is not None:
         return verb
     if _BASIS.search(clause):
         return "implements" if _PLAN_MADE.search(sentence) else "cites"
-    return _verb(sentence) or "cites"
+    return _verb(sentence, implements=False) or "cites"
 
 
-def find_references(text: str, title: str | None = None) -> list[Reference]:
+def publishes(title: str) -> str | None:
+    """The title a notice publishes: `…关于印发“十四五”数字经济发展规划的通知` → `“十四五”数字经济发展规划`
+    (the notice and what it publishes are one document)."""
+    m = _PUBLISHES.search(title.strip())
+    if m is None:
+        return None
+    return m.group("inner").strip().strip("《》") or None
+
+
+def _own_keys(title: str | None) -> set[str]:
+    """The citing document's own names: its title, the plan its notice publishes, and the title an
+    order's heading ends with (`信息产业部令（第38号） 互联网电子邮件服务管理办法`)."""
+    if not title:
+        return set()
+    keys = {_key(title)}
+    inner = publishes(title)
+    if inner:
+        keys.add(_key(inner))
+    order = _ORDER_HEADING.search(title)
+    if order:
+        keys.add(_key(order.group("title")))
+    return {k for k in keys if k}
+
+
+def _implements_by_title(cited: str, title: str | None) -> bool:
+    """`北京市实施《反恐怖主义法》办法` implements 《中华人民共和国反恐怖主义法》."""
+    if not title or "实施" not in title:
+        return False
+    key = _key(cited).removeprefix("中华人民共和国")
+    return len(key) >= 3 and key in _key(title).replace("〈", "").replace("〉", "")
+
+
+def find_references(text: str, title: str | None = None, number: str | None = None) -> list[Reference]:
     """References to other policy documents in `text`, in text order, each once per (title,
-    number, kind). `title`, the citing document's own, is never a reference of its own."""
+    number, kind). The citing document's own `title` and `number` are not references of its own
+    (unless it repeals an earlier edition of the same title); nor are the short names a text gives
+    a document (`以下简称《行动方案》`)."""
     masked = _masked(text)
+    aliases = {_key(m.group(1)) for m in _ALIAS.finditer(text)}
     found: list[tuple[int, int, str | None, str | None]] = []
     taken: list[tuple[int, int]] = []
     for m in _TITLE.finditer(text):
         cited = m.group(1).strip()
-        if not is_document_title(cited):
+        if not is_document_title(cited) or _key(cited) in aliases:
             continue
-        end, number = m.end(), None
+        end, attached = m.end(), None
         after = _NUMBER_AFTER.match(text, end)
         if after is not None:
             spans = list(_number_spans(text[after.start("number") : after.start("number") + 40]))
             if spans and spans[0][0] == 0:
-                number = spans[0][2]
+                attached = spans[0][2]
                 end = after.start("number") + spans[0][1]
                 if end < len(text) and text[end] in "）)":
                     end += 1
-        found.append((m.start(), end, cited, number))
+        found.append((m.start(), end, cited, attached))
         taken.append((m.start(), end))
-    for start, end, number in _number_spans(masked):
+    for start, end, bare in _number_spans(masked):
         if any(a <= start < b for a, b in taken):
             continue
-        found.append((start, end, None, number))
+        found.append((start, end, None, bare))
     found.sort()
-    own = _key(title) if title else None
+    own = _own_keys(title)
+    own_number = number_key(number) if number else None
+    marks = (_Marks(_SENTENCE_END, masked), _Marks(_CLAUSE_END, masked))
     seen: set[tuple[str | None, str | None, str]] = set()
     out = []
-    for start, end, cited, number in found:
-        if cited and own and _key(cited) == own:
+    for start, end, cited, cited_number in found:
+        if cited_number and cited_number == own_number:
             continue
-        kind = _kind(masked, start, end)
+        kind = _kind(masked, start, end, cited, marks)
         if kind is None:
             continue
-        identity = (_key(cited) if cited else None, number, kind)
+        if cited and _key(cited) in own and kind != "repeals":
+            continue
+        if cited and kind == "cites" and _implements_by_title(cited, title):
+            kind = "implements"
+        identity = (_key(cited) if cited else None, cited_number, kind)
         if identity in seen:
             continue
         seen.add(identity)
-        out.append(Reference(kind, cited, number, _context(text, start, end), start, end))
+        out.append(Reference(kind, cited, cited_number, _context(text, start, end, marks[0]), start, end))
     return out
 
 
@@ -211,8 +283,8 @@ def _key(title: str) -> str:
     return re.sub(r"[\s\"'《》“”‘’「」]", "", title)
 
 
-def _context(text: str, start: int, end: int) -> str:
-    s_start, s_end = _bounds(_SENTENCE_END, text, start, end)
+def _context(text: str, start: int, end: int, sentences: _Marks) -> str:
+    s_start, s_end = sentences.around(start, end)
     s_start = max(s_start, start - 100)
     s_end = min(s_end + 1, end + 100, len(text))
     return text[s_start:s_end].strip()

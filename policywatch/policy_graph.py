@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from policywatch.citations import publishes
 from policywatch.identity import number_key, parse_number, title_key
 from storage.models import Document, DocumentReference, DocumentVersion
 
@@ -38,21 +39,10 @@ INCOMING_LABELS = {"cites": "被引用", "implements": "实施文件", "amends":
 
 FUZZY_CUTOFF = 92
 
-# 关于印发《X》的通知 / 关于转发…的通知 / 关于发布…的公告: the notice publishes X.
-_PUBLISHES = re.compile(r"(?:关于)?(?:印发|转发|发布|公布|颁布)(?P<inner>.+?)的(?:通知|公告|决定|函)$")
 # Years and editions that citations often leave out: （2021—2025年）, (2023年), 2024年版, （试行）.
 _LOOSE = re.compile(
     r"[（(]?\d{4}(?:[-—–~至]\d{4})?年?(?:版|度)?[)）]?|[（(](?:试行|暂行|修订|征求意见稿)[)）]"
 )
-
-
-def publishes(title: str) -> str | None:
-    """The title a notice publishes: `…关于印发“十四五”数字经济发展规划的通知` → `“十四五”数字经济发展规划`."""
-    m = _PUBLISHES.search(title.strip())
-    if m is None:
-        return None
-    inner = m.group("inner").strip()
-    return inner.strip("《》") or None
 
 
 def document_title_keys(title: str | None) -> set[str]:
@@ -224,7 +214,9 @@ def record_references(
     own_number = number_key(document.doc_number or version.doc_number)
     own_keys = document_title_keys(version.title or document.title)
     rows = []
-    for ref in find_references(version.text, title=version.title):
+    for ref in find_references(
+        version.text, title=version.title, number=document.doc_number or version.doc_number
+    ):
         if ref.doc_number and ref.doc_number == own_number:
             continue
         if ref.title and not ref.doc_number and title_key(ref.title) in own_keys:
