@@ -90,7 +90,7 @@ def _send_rows(
                         identity, claim.subscriber_id, token_generation(session, claim.subscriber_id)
                     )
                     message = alert_message(
-                        build_event_view(session, event, settings.public_url),
+                        build_event_view(session, event, settings.public_url, claim.reason),
                         claim.email,
                         settings.mail_from,
                         claim.message_id,

@@ -234,7 +234,7 @@ def _send_digest(
         ids = [r.id for r in batch]
         try:
             with factory() as session:
-                views = [_view(session, r.event_id, settings.public_url) for r in batch]
+                views = [_view(session, e, settings.public_url, reason) for e, reason in _entries(batch)]
             message = digest_message(
                 group_entries(views), views, email, settings.mail_from, message_id, now, links, zone_name
             )
@@ -263,10 +263,21 @@ def _send_digest(
     return True
 
 
-def _view(session: Session, event_id: int, public_url: str | None = None) -> EventView:
+def _view(session: Session, event_id: int, public_url: str | None = None, reason: str = "event") -> EventView:
     event = session.get(ChangeEvent, event_id)
     assert event is not None
-    return build_event_view(session, event, public_url)
+    return build_event_view(session, event, public_url, reason)
+
+
+def _entries(rows: Sequence[tuple[int, str]] | Sequence[OutboxMessage]) -> list[tuple[int, str]]:
+    """One digest entry per change, in change order: a change that is both new to the subscriber
+    and marked important (two outbox rows) is one entry that says it was marked."""
+    reasons: dict[int, str] = {}
+    for row in rows:
+        event_id, reason = (row.event_id, row.reason) if isinstance(row, OutboxMessage) else row
+        if reasons.get(event_id) != "important":
+            reasons[event_id] = reason
+    return sorted(reasons.items())
 
 
 def _links_and_zone(
@@ -299,18 +310,18 @@ def preview_digest(
     [state] = states
     identity = store_identity(factory)
     with factory() as session:
-        event_ids = list(
-            session.scalars(
-                select(OutboxMessage.event_id)
-                .where(
-                    OutboxMessage.subscriber_id == subscriber_id,
-                    OutboxMessage.mode == "digest",
-                    OutboxMessage.status.in_(outbox.OPEN_STATUSES),
-                )
-                .order_by(OutboxMessage.event_id)
+        open_rows = session.execute(
+            select(OutboxMessage.event_id, OutboxMessage.reason)
+            .where(
+                OutboxMessage.subscriber_id == subscriber_id,
+                OutboxMessage.mode == "digest",
+                OutboxMessage.status.in_(outbox.OPEN_STATUSES),
             )
-        )
-        views = [_view(session, event_id, public_url) for event_id in event_ids]
+            .order_by(OutboxMessage.event_id)
+        ).all()
+        views = [
+            _view(session, e, public_url, reason) for e, reason in _entries([tuple(r) for r in open_rows])
+        ]
         links, zone_name = _links_and_zone(session, identity, public_url, subscriber_id)
     from alerts.identity import zone
 

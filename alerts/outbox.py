@@ -41,6 +41,7 @@ class Claimed:
     event_id: int
     mode: str
     message_id: str
+    reason: str = "event"  # or "important": an analyst marked the change (alerts.marks)
 
 
 def new_owner() -> str:
@@ -48,7 +49,9 @@ def new_owner() -> str:
     return uuid.uuid4().hex
 
 
-def message_id_for(subscriber_email: str, event_ids: Sequence[int], domain: str, store_id: str) -> str:
+def message_id_for(
+    subscriber_email: str, event_ids: Sequence[int], domain: str, store_id: str, reason: str = "event"
+) -> str:
     """The same (store, subscriber, events) always gives the same Message-ID.
 
     `store_id` (alerts.identity.store_identity): event ids restart at 1 in every store, and without it
@@ -56,8 +59,12 @@ def message_id_for(subscriber_email: str, event_ids: Sequence[int], domain: str,
     """
     ids = sorted(set(event_ids))
     key = f"{store_id}|{subscriber_email.lower()}|{','.join(map(str, ids))}"
+    if reason != "event":  # the change's own alert keeps the Message-ID it always had
+        key += f"|{reason}"
     digest = hashlib.sha256(key.encode()).hexdigest()
     label = f"event-{ids[0]}" if len(ids) == 1 else f"digest-{len(ids)}"
+    if reason != "event" and len(ids) == 1:
+        label = f"{reason}-{ids[0]}"
     return f"<policywatch.{label}.{digest[:24]}@{domain}>"
 
 
@@ -121,8 +128,10 @@ def claim_one(
         subscriber = session.get(Subscriber, row.subscriber_id) if row else None
         assert row is not None and subscriber is not None
         if row.message_id is None:
-            row.message_id = message_id_for(subscriber.email, [row.event_id], domain, store_id)
-        return Claimed(row.id, row.subscriber_id, subscriber.email, row.event_id, row.mode, row.message_id)
+            row.message_id = message_id_for(subscriber.email, [row.event_id], domain, store_id, row.reason)
+        return Claimed(
+            row.id, row.subscriber_id, subscriber.email, row.event_id, row.mode, row.message_id, row.reason
+        )
 
 
 def claim_digest_rows(

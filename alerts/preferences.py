@@ -22,7 +22,9 @@ from alerts.subscriptions import Rule, _tuples, follow_digest_choice, preference
 from storage.db import unit_of_work
 from storage.models import OutboxMessage, Source, Subscriber, SubscriberPreference, utcnow
 
-EVENT_KINDS = ("new", "changed", "removed", "restored", "republished")
+# The change events, and `important`: a change an analyst marked important (alerts.marks).
+EVENT_KINDS = ("new", "changed", "removed", "restored", "republished", "important")
+MAX_FOLLOWS = 50
 DEFAULT_DIGEST_HOUR = 8
 MAX_KEYWORDS = 50
 MAX_KEYWORD_CHARS = 100
@@ -59,6 +61,9 @@ class Preferences:
             else (),
             tuple(k for k in EVENT_KINDS if any(k in r.events for r in self.rules)),
             all(r.digest for r in self.rules) if self.rules else False,
+            tuple(dict.fromkeys(f for r in self.rules for f in r.follows))
+            if all(r.follows for r in self.rules)
+            else (),
         )
 
     @property
@@ -186,8 +191,10 @@ def save(
     digest_hour: int,
     digest_timezone: str,
     now: datetime | None = None,
+    follows: Sequence[str] = (),
 ) -> None:
-    """The subscriber's own rule and digest time, replacing the config's entries for it."""
+    """The subscriber's own rule and digest time, replacing the config's entries for it.
+    `follows`: 发文字号 or titles; only changes to documents that reference one of them."""
     now = now or utcnow()
     unknown_events = set(events) - set(EVENT_KINDS)
     if unknown_events:
@@ -200,6 +207,7 @@ def save(
     if not valid_zone(digest_timezone):
         raise PreferenceError(f"time zone: {digest_timezone!r} is not an IANA zone such as Asia/Shanghai")
     keyword_list = _clean_list(keywords, "keywords", MAX_KEYWORDS, MAX_KEYWORD_CHARS)
+    follow_list = _clean_list(follows, "follows", MAX_FOLLOWS, 300)
     source_list = _clean_list(sources, "sources", 500, 64)
     with unit_of_work(factory) as session:
         if "*" in source_list or not source_list:
@@ -213,6 +221,7 @@ def save(
         own.custom = True
         own.sources = source_list
         own.keywords = keyword_list
+        own.follows = follow_list or None
         own.events = events
         own.digest = digest
         own.digest_hour = digest_hour

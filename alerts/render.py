@@ -135,6 +135,10 @@ class EventView:
     history_href: str | None = None
     # A new or removed document has no diff: its text (the version) instead.
     version_href: str | None = None
+    # "important": the alert says an analyst marked the change so (alerts.marks), by whom and why.
+    reason: str = "event"
+    marked_by: str = ""
+    marked_note: str = ""
 
     @property
     def kind_zh(self) -> str:
@@ -223,7 +227,10 @@ def web_links(public_url: str | None, event: ChangeEvent) -> dict[str, str | Non
     return links
 
 
-def build_event_view(session: Session, event: ChangeEvent, public_url: str | None = None) -> EventView:
+def build_event_view(
+    session: Session, event: ChangeEvent, public_url: str | None = None, reason: str = "event"
+) -> EventView:
+    from alerts.marks import important_mark
     from policywatch.classify import diff_versions
 
     old = session.get(DocumentVersion, event.old_version_id) if event.old_version_id else None
@@ -248,6 +255,7 @@ def build_event_view(session: Session, event: ChangeEvent, public_url: str | Non
         original = session.get(Document, event.original_document_id)
         original_url = original.url if original else None
     url = clean_text(event.url)
+    marked = important_mark(session, event.id) if reason == "important" else None
     return EventView(
         event_id=event.id,
         kind=event.kind,
@@ -278,6 +286,9 @@ def build_event_view(session: Session, event: ChangeEvent, public_url: str | Non
         original_href=safe_href(original_url),
         policy_key=policy_key(session, document, event.document_id),
         **web_links(public_url, event),
+        reason=reason if marked is not None else "event",
+        marked_by=header_text(marked.user, 200) if marked else "",
+        marked_note=clean_text(marked.note) if marked else "",
     )
 
 
@@ -311,6 +322,7 @@ def _message(
     source_ids: Sequence[str],
     now: datetime,
     links: SubscriberLinks | None = None,
+    marked: bool = False,
 ) -> EmailMessage:
     # policy=SMTP: CRLF line ends, and non-ASCII header values are RFC 2047 encoded on output.
     msg = EmailMessage(policy=SMTP)
@@ -323,6 +335,8 @@ def _message(
     msg["X-Policywatch-Event"] = event_kind
     msg["X-Policywatch-Change-Id"] = ", ".join(str(int(i)) for i in change_ids)
     msg["X-Policywatch-Source"] = header_text(", ".join(dict.fromkeys(source_ids)), 500)
+    if marked:
+        msg["X-Policywatch-Mark"] = "important"  # an analyst marked the change important (alerts.marks)
     if links is not None:
         # RFC 8058 one-click: a POST of "List-Unsubscribe=One-Click" to this URL, no login.
         msg["List-Unsubscribe"] = f"<{header_text(links.unsubscribe, 1000)}>"
@@ -333,7 +347,8 @@ def _message(
 
 
 def alert_subject(view: EventView) -> str:
-    return f"[PolicyWatch] {view.kind_zh}: {header_text(view.title, SUBJECT_TITLE_CHARS)}"
+    marked = "重要 · " if view.reason == "important" else ""
+    return f"[PolicyWatch] {marked}{view.kind_zh}: {header_text(view.title, SUBJECT_TITLE_CHARS)}"
 
 
 def render_alert(
@@ -367,6 +382,7 @@ def alert_message(
         source_ids=[view.source_id],
         now=now,
         links=links,
+        marked=view.reason == "important",
     )
 
 

@@ -54,6 +54,8 @@ def event_json(event: ChangeEvent) -> dict[str, Any]:
         "original_document_id": event.original_document_id,
         # The page whose body links this file (an attachment), or null (CONTRACT.md).
         "attachment_of": event.attachment_of,
+        # The analysts' current mark (important | reviewed | not_significant), or null.
+        "mark": event.mark,
     }
 
 
@@ -67,6 +69,7 @@ class ChangeFilter:
     kind: str | None = None
     relevant: bool | None = None
     document_id: int | None = None
+    mark: str | None = None  # a mark, or "unreviewed" (no mark)
 
     def conditions(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
@@ -82,6 +85,10 @@ class ChangeFilter:
             out.append(ChangeEvent.relevant == self.relevant)
         if self.document_id is not None:
             out.append(ChangeEvent.document_id == self.document_id)
+        if self.mark == "unreviewed":
+            out.append(ChangeEvent.mark.is_(None))
+        elif self.mark:
+            out.append(ChangeEvent.mark == self.mark)
         return out
 
 

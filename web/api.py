@@ -42,6 +42,7 @@ class Change(BaseModel):
     relevance_terms: list[str] = []
     original_document_id: int | None = None
     attachment_of: int | None = None  # the page whose body links this file (an attachment)
+    mark: str | None = Field(None, description="the analysts' mark: important | reviewed | not_significant")
 
 
 class ChangePage(BaseModel):

@@ -22,8 +22,11 @@ def changes_filter(
     relevant: Annotated[str | None, Query(description="yes: digital-economy only; no: the others")] = None,
     since: Annotated[str | None, Query(description="ISO-8601 date or date-time, inclusive")] = None,
     until: Annotated[str | None, Query(description="ISO-8601 date (whole day) or date-time")] = None,
+    mark: Annotated[
+        str | None, Query(description="important, reviewed, not_significant, or unreviewed (no mark)")
+    ] = None,
 ) -> ChangeFilter:
-    return change_filter(source=source, kind=kind, relevant=relevant, since=since, until=until)
+    return change_filter(source=source, kind=kind, relevant=relevant, since=since, until=until, mark=mark)
 
 
 def pagination(

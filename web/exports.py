@@ -16,7 +16,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
 from alerts.identity import local_time
-from storage.queries import ChangeFilter, document_history, filtered_changes, list_sources
+from alerts.marks import current_marks
+from storage.queries import ChangeFilter, document_history, filtered_changes, iso, list_sources
 from web.deps import DocumentId, FilterDep, SessionDep
 from web.links import absolute
 from web.store import Store
@@ -51,6 +52,8 @@ HISTORY_COLUMNS = (
     "url",
 )
 LOCAL_COLUMN = "detected_local"
+# The current triage mark (alerts.marks): after the other columns, so theirs keep their places.
+MARK_COLUMNS = ("mark", "mark_note", "marked_by", "marked_at")
 BATCH = 1000
 FEED_ENTRIES = 50
 
@@ -75,6 +78,12 @@ def _all_changes(store: Store, where: ChangeFilter) -> Iterator[dict[str, Any]]:
         offset = 0
         while True:
             rows = filtered_changes(session, where, limit=BATCH, offset=offset)
+            marks = current_marks(session, [r["id"] for r in rows if r["mark"]])
+            for row in rows:
+                current = marks.get(row["id"]) if row["mark"] else None
+                row["mark_note"] = current.note if current else None
+                row["marked_by"] = current.user if current else None
+                row["marked_at"] = iso(current.at) if current else None
             yield from rows
             if len(rows) < BATCH:
                 return
@@ -92,9 +101,10 @@ def export_changes_csv(request: Request, where: FilterDep) -> Response:
     def lines() -> Iterator[str]:
         # BOM: spreadsheets then read UTF-8. The ISO UTC column stays for scripts; the last one is
         # for people: the display zone (北京时间 by default), without microseconds.
-        yield "\ufeff" + _csv_line([*CHANGE_COLUMNS, LOCAL_COLUMN])
+        yield "\ufeff" + _csv_line([*CHANGE_COLUMNS, LOCAL_COLUMN, *MARK_COLUMNS])
         for row in _all_changes(store, where):
-            yield _csv_line([*(row[c] for c in CHANGE_COLUMNS), local_time(row["detected_at"], seconds=True)])
+            local = local_time(row["detected_at"], seconds=True)
+            yield _csv_line([*(row[c] for c in CHANGE_COLUMNS), local, *(row[c] for c in MARK_COLUMNS)])
 
     return StreamingResponse(
         lines(), media_type="text/csv; charset=utf-8", headers=_download("policywatch-changes.csv")

@@ -7,12 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from alerts.marks import mark_history
 from policywatch.policy_graph import document_graph
+from storage.models import ChangeEvent
 from storage.queries import (
     changes_per_day,
     document_detail,
+    event_json,
     filtered_changes,
     get_version,
     list_sources,
@@ -23,7 +27,8 @@ from web.deps import DocumentId, FilterDep, NewVersionId, OldVersionId, PageDep,
 from web.diffs import ComputedDiff, Pair, diff_of
 from web.diffview import change_counts, fold
 from web.links import href
-from web.params import EVENT_KINDS, checked_id, kept
+from web.params import EVENT_KINDS, MARK_FILTERS, checked_id, kept
+from web.triage import triage_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,7 +39,7 @@ def render(request: Request, template: str, context: dict[str, Any], status_code
 
 def _raw_filters(request: Request) -> dict[str, str | None]:
     q = request.query_params
-    return {k: q.get(k) for k in ("source", "kind", "relevant", "since", "until", "per_page")}
+    return {k: q.get(k) for k in ("source", "kind", "relevant", "since", "until", "mark", "per_page")}
 
 
 @router.get("/", response_class=HTMLResponse, name="changes")
@@ -49,6 +54,8 @@ def changes_page(request: Request, session: SessionDep, where: FilterDep, page: 
             "rows": rows,
             "sources": list_sources(session),
             "kinds": EVENT_KINDS,
+            "mark_filters": MARK_FILTERS,
+            "triage": triage_context(request),
             "filters": _raw_filters(request),
             "page": page,
             "prev_url": href(request, "/changes", **raw, page=page.number - 1) if page.number > 1 else None,
@@ -90,6 +97,7 @@ def document_page(request: Request, session: SessionDep, document_id: DocumentId
             "event_link": lambda e: _event_link(request, e),
             "kinds_colours": True,
             "graph": document_graph(session, document_id),
+            "triage": triage_context(request),
         },
     )
 
@@ -116,10 +124,21 @@ def diff_form(
 
 def _diff_response(request: Request, pair: Pair, computed: ComputedDiff, mode: str, context: int) -> Response:
     old_id, new_id = pair.old.id, pair.new.id
+    with request.app.state.store.session() as session:
+        events = [
+            {**event_json(e), "history": mark_history(session, e.id)}
+            for e in session.scalars(
+                select(ChangeEvent)
+                .where(ChangeEvent.old_version_id == old_id, ChangeEvent.new_version_id == new_id)
+                .order_by(ChangeEvent.id)
+            )
+        ]
     return render(
         request,
         "diff.html",
         {
+            "events": events,
+            "triage": triage_context(request),
             "old": pair.old,
             "new": pair.new,
             "doc": pair.document,

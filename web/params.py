@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from alerts.marks import MARK_FILTERS  # the filter values: a mark, or "unreviewed"
 from storage.queries import ChangeFilter
 
 EVENT_KINDS = ("new", "changed", "removed", "restored", "republished")
@@ -121,15 +122,19 @@ def change_filter(
     relevant: str | None,
     since: str | None,
     until: str | None,
+    mark: str | None = None,
 ) -> ChangeFilter:
     if kind and kind not in EVENT_KINDS:
         raise bad_request(f"kind: one of {', '.join(EVENT_KINDS)}, got {kind!r}")
+    if mark and mark not in MARK_FILTERS:
+        raise bad_request(f"mark: one of {', '.join(MARK_FILTERS)}, got {mark!r}")
     return ChangeFilter(
         since=parse_when(since, "since"),
         until=parse_when(until, "until", end_of_day=True),
         source=no_nul(source, "source") or None,
         kind=kind or None,
         relevant=parse_relevant(relevant),
+        mark=mark or None,
     )
 
 

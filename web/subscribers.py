@@ -172,6 +172,7 @@ async def preferences_save(request: Request, token: str) -> Response:
                 digest=(form.get("mode") or ["immediate"])[-1] == "digest",
                 digest_hour=hour,
                 digest_timezone=(form.get("digest_timezone") or [""])[-1].strip(),
+                follows=[f for line in form.get("follows", []) for f in line.splitlines()],
             )
         except prefs.PreferenceError as exc:
             context = _preferences_context(request, subscriber_id, token, error=str(exc))
