@@ -81,10 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     show_form.add_argument("--original", action="store_true", help="the text as published (the default)")
     show.set_defaults(func=cmd_show)
 
-    search = sub.add_parser("search", help="documents whose text contains QUERY")
-    search.add_argument("query", metavar="QUERY")
+    search = sub.add_parser(
+        "search", help="documents by 发文字号 (any brackets), number prefix, issuer, title or text QUERY"
+    )
+    search.add_argument("query", metavar="QUERY", nargs="?", default="")
     search.add_argument("--limit", type=int, default=50)
     search.add_argument("--json", action="store_true")
+    search.add_argument("--history", action="store_true", help="every version, not only the current text")
+    search.add_argument("--source", help="only this source")
+    search.add_argument("--issuer", help="only documents whose issuer contains this")
+    search.add_argument("--since", help="published on or after this date (YYYY-MM-DD)")
+    search.add_argument("--until", help="published on or before this date (YYYY-MM-DD)")
+    search.add_argument("--status", choices=("active", "removed"))
+    search.add_argument("--kind", choices=EVENT_KINDS, help="documents that had such an event")
     search.set_defaults(func=cmd_search)
 
     reextract = sub.add_parser(
@@ -444,20 +453,40 @@ def cmd_reextract(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from storage.queries import search_documents
+    from storage.search import SearchQuery, search
 
+    query = SearchQuery(
+        text=args.query,
+        history=args.history,
+        source=args.source,
+        issuer=args.issuer,
+        published_from=args.since,
+        published_to=args.until,
+        kind=args.kind,
+        status=args.status,
+        limit=args.limit,
+    )
+    if not query.text.strip() and not query.has_filters:
+        print("policywatch search: give a QUERY or a filter (--source, --issuer, --since …)", file=sys.stderr)
+        return 2
     with _read_session() as session:
-        rows = search_documents(session, args.query, limit=args.limit)
+        rows = search(session, query)
     if args.json:
         _print_json(rows)
         return 0
     if not rows:
         print("no documents found")
     for row in rows:
+        removed = " [removed 已删除]" if row["status"] == "removed" else ""
         print(
-            f"{row['document_id']:>6} v{row['version_id']:<6} {_one_line(row['title'])}\n       {row['url']}"
+            f"{row['document_id']:>6} v{row['version_id'] or '-':<6} {_one_line(row['title'])}{removed}\n"
+            f"       {row['url']}"
         )
         print(f"       {_one_line(row['snippet'])}")
+        if args.history and row.get("versions"):
+            versions = ", ".join(f"v{v['version_id']}" for v in row["versions"])
+            gone = "" if row["in_current"] else f"; gone since {row['gone_since'] or '?'}"
+            print(f"       in {versions}{gone}")
     return 0
 
 

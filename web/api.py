@@ -127,21 +127,6 @@ class Diff(BaseModel):
     changes: list[DiffChange]
 
 
-class SearchHit(BaseModel):
-    document_id: int
-    url: str
-    title: str | None
-    version_id: int
-    snippet: str
-
-
-class SearchPage(BaseModel):
-    items: list[SearchHit]
-    page: int
-    per_page: int
-    next_page: int | None
-
-
 class SourceInfo(BaseModel):
     id: str
     name: str

@@ -92,6 +92,7 @@ def create_app(engine_or_url: Engine | str | None = None, limits: WebLimits | No
     app.include_router(search.router)
     app.include_router(search.api_router)
     app.include_router(compare.router)
+    app.include_router(compare.api_router)
     app.include_router(triage.router)
     app.include_router(triage.api_router)
     app.include_router(exports.router)
