@@ -96,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--kind", choices=EVENT_KINDS, help="documents that had such an event")
     search.set_defaults(func=cmd_search)
 
+    graph = sub.add_parser(
+        "references",
+        help="what a document references and what references it (the policy graph); --rebuild reads them again",
+    )
+    graph.add_argument("document", metavar="DOCUMENT", nargs="?", help="document id, 发文字号 or URL")
+    graph.add_argument("--rebuild", action="store_true", help="read every current version's references again")
+    graph.add_argument("--json", action="store_true")
+    graph.set_defaults(func=cmd_references)
+
     reextract = sub.add_parser(
         "reextract",
         help="read the stored pages of older extractors' versions again (no fetch, no events)",
@@ -421,6 +430,51 @@ def as_published(text: str) -> str:
     if run:
         out.append(unicodedata.normalize("NFKC", "".join(run)))
     return "".join(out)
+
+
+def cmd_references(args: argparse.Namespace) -> int:
+    from policywatch.policy_graph import document_graph, rebuild_references
+    from storage.db import ensure_schema, session_factory, unit_of_work
+    from web.compare import resolve_document
+
+    engine = _engine()
+    ensure_schema(engine)
+    if args.rebuild:
+        with unit_of_work(session_factory(engine)) as session:
+            versions, references = rebuild_references(session)
+        print(f"read the references of {versions} current version(s) again: {references} reference(s)")
+    if not args.document:
+        if args.rebuild:
+            return 0
+        print("policywatch references: give a DOCUMENT (id, 发文字号 or URL) or --rebuild", file=sys.stderr)
+        return 2
+    with session_factory(engine)() as session:
+        doc = resolve_document(session, args.document)
+        if doc is None:
+            print(f"policywatch references: no document {args.document!r}", file=sys.stderr)
+            return 1
+        graph = document_graph(session, doc.id)
+    graph["provinces"] = [p for p in graph["provinces"] if p["documents"]]
+    if args.json:
+        _print_json(graph)
+        return 0
+    for group in graph["references"]:
+        print(f"{group['label']} ({group['kind']}):")
+        for ref in group["entries"]:
+            target = (
+                f" → #{ref['target']['id']} {ref['target']['title']}"
+                if ref["target"]
+                else " (not in the store)"
+            )
+            print(f"  《{ref['title'] or ''}》 {ref['doc_number'] or ''}{target}")
+    for group in graph["referenced_by"]:
+        print(f"{group['incoming']} ({group['kind']}):")
+        for item in group["entries"]:
+            where = f" [{item['province']}]" if item.get("province") else ""
+            print(f"  #{item['id']} {item['title']} {item['doc_number'] or ''}{where}")
+    for item in graph["repealed_by"]:
+        print(f"已废止: repealed by #{item['id']} {item['title']}")
+    return 0
 
 
 def cmd_reextract(args: argparse.Namespace) -> int:

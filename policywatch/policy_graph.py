@@ -279,6 +279,21 @@ def resolve_pending(session: Session) -> int:
     return resolved
 
 
+def rebuild_references(session: Session) -> tuple[int, int]:
+    """Read every current version's references again (a store made before references were read,
+    or after the extractor changed); returns (versions, references)."""
+    versions = references = 0
+    for version, document in session.execute(
+        select(DocumentVersion, Document).join(Document, Document.current_version_id == DocumentVersion.id)
+    ):
+        forget_version(session, version.id)
+        references += len(record_references(session, version, document))
+        versions += 1
+    session.flush()
+    resolve_pending(session)
+    return versions, references
+
+
 def forget_version(session: Session, version_id: int) -> None:
     """A version re-read by a newer extractor: its references are recorded again from the new text."""
     session.execute(delete(DocumentReference).where(DocumentReference.version_id == version_id))

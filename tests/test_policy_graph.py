@@ -3,6 +3,7 @@ province, repeals marked 已废止, references resolved later, and subscribers f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -258,3 +259,37 @@ def test_resolver_prefers_number_then_title_then_fuzzy_title() -> None:
     assert found is not None and (found.document_id, found.how) == (3, "fuzzy-title")
     assert resolver.resolve("数据安全法", None) is None
     assert resolver.resolve(None, NATIONAL, exclude=1).document_id == 2  # type: ignore[union-attr]
+
+
+def test_cli_and_api_show_the_graph_and_rebuild_reads_it_again(
+    demo: DemoServer, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from policywatch.cli import main
+
+    engine = make_engine(sqlite_url)
+    try:
+        assert run_cycle(parse_config(demo_config(demo.base_url)), engine).errors == 0
+        with session_factory(engine)() as session:
+            jiangxi_id = _by_number(session, JIANGXI).id
+            national_id = _by_number(session, NATIONAL).id
+            before = session.query(DocumentReference).count()
+        api = TestClient(create_app(engine)).get(f"/api/documents/{national_id}/graph").json()
+        assert [i["id"] for i in api["implementations"]] == [jiangxi_id]
+        assert [p["name"] for p in api["provinces"]] == ["江西"]
+        # A store whose references were lost (made before they were read) gets them back.
+        with session_factory(engine)() as session:
+            session.query(DocumentReference).delete()
+            session.commit()
+    finally:
+        engine.dispose()
+    monkeypatch.setenv("POLICYWATCH_DATABASE_URL", sqlite_url)
+    assert main(["references", "--rebuild"]) == 0
+    assert f"{before} reference(s)" in capsys.readouterr().out
+    assert main(["references", "国发[2021]29号"]) == 0
+    out = capsys.readouterr().out
+    assert "实施文件 (implements)" in out and f"#{jiangxi_id}" in out and "[江西]" in out
+    assert main(["references", "赣府发〔2022〕11号", "--json"]) == 0
+    graph = json.loads(capsys.readouterr().out)
+    assert any(
+        e["target"] and e["target"]["id"] == national_id for g in graph["references"] for e in g["entries"]
+    )

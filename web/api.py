@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from storage.models import Document
 from storage.queries import (
     changes_per_day,
     document_detail,
@@ -161,6 +162,20 @@ def api_document(session: SessionDep, document_id: DocumentId) -> dict[str, Any]
     if detail is None:
         raise HTTPException(status_code=404, detail=f"no document {document_id}")
     return detail
+
+
+@router.get(
+    "/documents/{document_id}/graph",
+    summary="What the document references and what references it (cites, implements, amends, repeals)",
+)
+def api_document_graph(session: SessionDep, document_id: DocumentId) -> dict[str, Any]:
+    from policywatch.policy_graph import document_graph
+
+    if session.get(Document, document_id) is None:
+        raise HTTPException(status_code=404, detail=f"no document {document_id}")
+    graph = document_graph(session, document_id)
+    graph["provinces"] = [p for p in graph["provinces"] if p["documents"]]
+    return graph
 
 
 @router.get("/documents/{document_id}/history", response_model=History, summary="A document's versions")
