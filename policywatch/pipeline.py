@@ -58,7 +58,7 @@ from policywatch.identity import (
 from policywatch.locking import SourceBusy, source_lock
 from policywatch.observe import Observation, Target, make_fetcher, observe_all, use_processes
 from policywatch.planning import schedule_checks, url_host
-from policywatch.policy_graph import record_references, resolve_pending
+from policywatch.policy_graph import Resolver, record_references, resolve_pending
 from policywatch.reextract import refresh_current_version
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage import store
@@ -678,6 +678,7 @@ class DocumentProcessor:
         self.silent = silent
         # The alert subscribers (None: read from the database at the first event of this batch).
         self.subscribers = subscribers
+        self._resolver: Resolver | None = None  # known documents, for references (lazily)
         # One transaction holds many documents (see DOCUMENTS_PER_TRANSACTION): the observations
         # of the open batch, kept to redo them one by one if a page fails inside it.
         self._session: Session | None = None
@@ -731,6 +732,14 @@ class DocumentProcessor:
                 and store.document_for_url(session, canonical) is None
             ):
                 self._found_attachments[canonical] = page.id
+
+    def _known_documents(self, session: Session, document: Document) -> Resolver:
+        """The cycle's index of known documents (policywatch.policy_graph), loaded once when a new
+        text first references another document, then kept up to date with the documents recorded."""
+        if self._resolver is None:
+            self._resolver = Resolver.load(session)
+        self._resolver.add_document(document)
+        return self._resolver
 
     def _queue_alerts(self, session: Session, event: ChangeEvent) -> None:
         """The event's outbox rows, in the event's own transaction (exactly once, see alerts)."""
@@ -807,6 +816,7 @@ class DocumentProcessor:
         """A page failed inside the batch: roll the batch back and redo its pages one transaction
         each, so that only the failing page is lost (recorded as an internal error)."""
         self.close()
+        self._resolver = None  # it knew documents of the rolled-back batch: read it again
         batch, self._batch = self._batch, []
         for seen, work, _ in batch:
             try:
@@ -931,7 +941,13 @@ class DocumentProcessor:
         )
         if outcome.kind in ("first", "changed"):
             # Before the event's alerts are queued: a subscriber may follow what this text cites.
-            record_references(session, outcome.new_version, outcome.document)
+            record_references(
+                session,
+                outcome.new_version,
+                outcome.document,
+                lambda: self._known_documents(session, outcome.document),
+                outcome.old_version,
+            )
         versioned = time.thread_time()
         summary.time("version", versioned - started)
         self.summary.succeeded += 1

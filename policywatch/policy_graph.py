@@ -21,7 +21,7 @@ reference dropped by a later version no longer links the two documents.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,8 +123,23 @@ class Resolver:
             self.loose.setdefault(loose_key(key), []).append(known)
         self.max_id = max(self.max_id, doc_id)
 
+    def add_document(self, doc: Document) -> None:
+        """A document the cycle just recorded (the index was loaded before it existed)."""
+        self.add(
+            doc.id,
+            doc.title,
+            doc.doc_number,
+            original=doc.republished_of_id is None and doc.attachment_of is None,
+        )
+
     def resolve(
-        self, title: str | None, number: str | None, *, exclude: int | None = None, newer_than: int = 0
+        self,
+        title: str | None,
+        number: str | None,
+        *,
+        exclude: int | None = None,
+        newer_than: int = 0,
+        fuzzy: bool = True,
     ) -> Resolution | None:
         """The known document a reference names (only documents with ids above `newer_than`)."""
         if number:
@@ -139,7 +154,7 @@ class Resolver:
         best = _best(self.by_key.get(key, ()), exclude, newer_than)
         if best is not None:
             return Resolution(best.id, "title")
-        return self._fuzzy(key, exclude, newer_than)
+        return self._fuzzy(key, exclude, newer_than) if fuzzy else None
 
     def _fuzzy(self, key: str, exclude: int | None, newer_than: int) -> Resolution | None:
         from rapidfuzz import fuzz, process
@@ -203,28 +218,50 @@ def _candidates(session: Session, title: str | None, number: str | None) -> Reso
 
 
 def record_references(
-    session: Session, version: DocumentVersion, document: Document
+    session: Session,
+    version: DocumentVersion,
+    document: Document,
+    resolver: Callable[[], Resolver] | None = None,
+    previous: DocumentVersion | None = None,
 ) -> list[DocumentReference]:
-    """The references of a just-stored version, added to the caller's transaction and resolved now
-    by number or exact title; the fuzzy title comparison (which needs every title) is left to
-    `resolve_pending` at the end of the cycle (`checked_through` 0). A reference to the document
-    itself (its own number, the plan its notice publishes) is not one."""
+    """The references of a just-stored version, added to the caller's transaction.
+
+    A changed version that references what `previous` did (the usual edit) takes the previous
+    rows' resolutions as they are: no lookup. Otherwise each reference is resolved now by number or
+    exact title, with the cycle's `resolver` (loaded once per cycle, when first needed) or, without
+    one, with narrow reads of the candidates; the fuzzy title comparison (which needs every title)
+    is left to `resolve_pending` at the end of the cycle (`checked_through` 0). A reference to the
+    document itself (its own number, the plan its notice publishes) is not one."""
     from policywatch.citations import find_references
 
     own_number = number_key(document.doc_number or version.doc_number)
     own_keys = document_title_keys(version.title or document.title)
+    found_refs = [
+        ref
+        for ref in find_references(
+            version.text, title=version.title, number=document.doc_number or version.doc_number
+        )
+        if not (ref.doc_number and ref.doc_number == own_number)
+        and not (ref.title and not ref.doc_number and title_key(ref.title) in own_keys)
+    ]
+    if not found_refs:
+        return []
+    before = _same_as_before(session, previous, found_refs)
+    known = resolver() if resolver is not None and before is None else None
     rows = []
-    for ref in find_references(
-        version.text, title=version.title, number=document.doc_number or version.doc_number
-    ):
-        if ref.doc_number and ref.doc_number == own_number:
-            continue
-        if ref.title and not ref.doc_number and title_key(ref.title) in own_keys:
-            continue
-        candidates = _candidates(session, ref.title, ref.doc_number)
-        found = candidates.resolve(ref.title, ref.doc_number, exclude=document.id)
-        if found is None and candidates.resolve(ref.title, ref.doc_number) is not None:
-            continue  # it names this very document (a title variant of its own)
+    for ref in found_refs:
+        old = before.get((ref.kind, ref.title, ref.doc_number)) if before is not None else None
+        if old is not None:
+            target, how, checked = old.target_document_id, old.resolved_by, old.checked_through
+        else:
+            candidates = known or _candidates(session, ref.title, ref.doc_number)
+            found = candidates.resolve(ref.title, ref.doc_number, exclude=document.id, fuzzy=known is None)
+            if (
+                found is None
+                and candidates.resolve(ref.title, ref.doc_number, fuzzy=known is None) is not None
+            ):
+                continue  # it names this very document (a title variant of its own)
+            target, how, checked = (found.document_id, found.how, 0) if found else (None, None, 0)
         row = DocumentReference(
             version_id=version.id,
             document_id=document.id,
@@ -232,13 +269,26 @@ def record_references(
             title=ref.title,
             doc_number=ref.doc_number,
             context=ref.context[:500],
-            target_document_id=found.document_id if found else None,
-            resolved_by=found.how if found else None,
-            checked_through=0,
+            target_document_id=target,
+            resolved_by=how,
+            checked_through=checked,
         )
         session.add(row)
         rows.append(row)
     return rows
+
+
+def _same_as_before(
+    session: Session, previous: DocumentVersion | None, refs: Sequence[Any]
+) -> dict[tuple[str, str | None, str | None], DocumentReference] | None:
+    """The previous version's rows by (kind, title, number), when it referenced exactly these."""
+    if previous is None:
+        return None
+    old = session.scalars(select(DocumentReference).where(DocumentReference.version_id == previous.id)).all()
+    by_identity = {(r.kind, r.title, r.doc_number): r for r in old}
+    if set(by_identity) != {(r.kind, r.title, r.doc_number) for r in refs}:
+        return None
+    return by_identity
 
 
 def has_references(session: Session, version_id: int) -> bool:

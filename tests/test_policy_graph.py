@@ -293,3 +293,35 @@ def test_cli_and_api_show_the_graph_and_rebuild_reads_it_again(
     assert any(
         e["target"] and e["target"]["id"] == national_id for g in graph["references"] for e in g["entries"]
     )
+
+
+def test_a_changed_version_that_cites_the_same_keeps_the_resolved_references(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    from demosite.site import advance
+
+    state = tmp_path / "demo-site.json"
+    engine = make_engine(sqlite_url)
+    try:
+        with DemoServer("127.0.0.1", 0, state) as server:
+            config = parse_config(demo_config(server.base_url))
+            assert run_cycle(config, engine).errors == 0
+            advance(state)
+            advance(state)  # step 2: a figure of Jiangxi's plan changes (8354 → 8500)
+            assert run_cycle(config, engine).changed == 1
+        with session_factory(engine)() as session:
+            jiangxi = _by_number(session, JIANGXI)
+            national = _by_number(session, NATIONAL)
+            rows = session.scalars(
+                select(DocumentReference).where(DocumentReference.document_id == jiangxi.id)
+            ).all()
+            by_version: dict[int, list[tuple[str, str | None, int | None]]] = {}
+            for r in rows:
+                by_version.setdefault(r.version_id, []).append((r.kind, r.title, r.target_document_id))
+            assert len(by_version) == 2 and jiangxi.current_version_id in by_version
+            old, new = (sorted(v) for _, v in sorted(by_version.items()))
+            assert old == new and any(target == national.id for _, _, target in new)
+            # The graph reads the current version's.
+            assert [i["id"] for i in document_graph(session, national.id)["implementations"]] == [jiangxi.id]
+    finally:
+        engine.dispose()
