@@ -88,7 +88,7 @@ _DOCUMENT_TYPES = (
 _TRAILER = re.compile(r"(?:\s*[（(][^（）()]{1,16}[)）])+$")
 
 _SENTENCE_END = re.compile(r"[。！？；;!?\n]")
-_CLAUSE_END = re.compile(r"[，,：:]")
+_CLAUSE_END = re.compile(r"[，,：:\n]")  # a clause never runs past the end of its line
 
 _REPEALS = re.compile(r"废止|停止执行|不再执行|同时失效|予以撤销|宣布失效")
 _AMENDS = re.compile(r"修改|修订|修正")

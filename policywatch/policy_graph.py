@@ -242,7 +242,10 @@ def record_references(
             version.text, title=version.title, number=document.doc_number or version.doc_number
         )
         if not (ref.doc_number and ref.doc_number == own_number)
-        and not (ref.title and not ref.doc_number and title_key(ref.title) in own_keys)
+        # A new edition that repeals the old one of the same title names another document.
+        and not (
+            ref.title and not ref.doc_number and title_key(ref.title) in own_keys and ref.kind != "repeals"
+        )
     ]
     if not found_refs:
         return []

@@ -89,6 +89,12 @@ def test_own_number_is_not_a_reference_but_a_new_edition_repeals_the_old_one() -
     assert refs(text, title="某市数据条例") == [("repeals", "某市数据条例", None)]
 
 
+def test_a_clause_ends_at_the_end_of_its_line() -> None:
+    # The heading's number is cited by the line under it, not published by the next line's 现将.
+    text = "根据国办发〔2024〕12号\n现将《某市数据条例实施细则》印发给你们"
+    assert refs(text) == [("cites", None, "国办发〔2024〕12号")]
+
+
 def test_titles_that_are_not_documents() -> None:
     assert not is_document_title("人民日报")
     assert not is_document_title("求是")
@@ -115,4 +121,4 @@ def test_measured_precision_and_recall(name: str, floor: float) -> None:
     result = evaluate(SETS / f"{name}.jsonl")
     assert result["references"] >= (100 if name == "labelled" else 40)
     assert result["precision"] >= floor, result["false_positives"]
-    assert result["recall"] >= floor - 0.03, result["misses"]
+    assert result["recall"] >= floor, result["misses"]
