@@ -85,7 +85,7 @@ def mark_change(
 def queue_important(session: Session, event: ChangeEvent, now: datetime) -> int:
     """The `important` alerts of a change just marked so: one per subscriber who wants them (and
     has none for this change yet)."""
-    from alerts.subscriptions import active_subscribers
+    from alerts.subscriptions import active_subscribers, outbox_row
 
     already = set(
         session.scalars(
@@ -110,17 +110,7 @@ def queue_important(session: Session, event: ChangeEvent, now: datetime) -> int:
             mode = "digest"
         if mode is None:
             continue
-        session.add(
-            OutboxMessage(
-                subscriber_id=subscriber.id,
-                event_id=event.id,
-                mode=mode,
-                reason="important",
-                status="pending",
-                attempts=0,
-                created_at=now,
-            )
-        )
+        session.add(outbox_row(subscriber.id, event.id, mode, now, reason="important"))
         queued += 1
     return queued
 

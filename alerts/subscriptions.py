@@ -268,6 +268,21 @@ def delivery_mode(subscriber: ActiveSubscriber, event: ChangeEvent, text: EventT
     return mode
 
 
+def outbox_row(
+    subscriber_id: int, event_id: int, mode: str, now: datetime, reason: str = "event"
+) -> OutboxMessage:
+    """A pending alert: the change itself (`event`) or an analyst's `important` mark of it."""
+    return OutboxMessage(
+        subscriber_id=subscriber_id,
+        event_id=event_id,
+        mode=mode,
+        reason=reason,
+        status="pending",
+        attempts=0,
+        created_at=now,
+    )
+
+
 def queue_alerts(
     session: Session, event: ChangeEvent, subscribers: Sequence[ActiveSubscriber], now: datetime | None = None
 ) -> int:
@@ -280,16 +295,7 @@ def queue_alerts(
         mode = delivery_mode(subscriber, event, text)
         if mode is None:
             continue
-        session.add(
-            OutboxMessage(
-                subscriber_id=subscriber.id,
-                event_id=event.id,
-                mode=mode,
-                status="pending",
-                attempts=0,
-                created_at=now or utcnow(),
-            )
-        )
+        session.add(outbox_row(subscriber.id, event.id, mode, now or utcnow()))
         queued += 1
     if queued:
         session.flush()

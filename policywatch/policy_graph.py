@@ -97,17 +97,20 @@ class Resolver:
     @classmethod
     def load(cls, session: Session, newer_than: int = 0) -> Resolver:
         """Every known document (with an id above `newer_than`)."""
+        return cls.of(session, Document.id > newer_than)
+
+    @classmethod
+    def of(cls, session: Session, *where: Any, limit: int | None = None) -> Resolver:
+        """The known documents that match `where`."""
         resolver = cls()
-        rows = session.execute(
-            select(
-                Document.id,
-                Document.title,
-                Document.doc_number,
-                Document.republished_of_id,
-                Document.attachment_of,
-            ).where(Document.id > newer_than)
-        )
-        for doc_id, title, number, republished_of, attachment_of in rows:
+        query = select(
+            Document.id,
+            Document.title,
+            Document.doc_number,
+            Document.republished_of_id,
+            Document.attachment_of,
+        ).where(*where)
+        for doc_id, title, number, republished_of, attachment_of in session.execute(query.limit(limit)):
             resolver.add(doc_id, title, number, original=republished_of is None and attachment_of is None)
         return resolver
 
@@ -190,7 +193,6 @@ def _like(text: str) -> str:
 def _candidates(session: Session, title: str | None, number: str | None) -> Resolver:
     """A resolver over the documents a reference may name, found with indexed or narrow reads only
     (the exact number's spellings, titles containing the cited one): no full load per version."""
-    resolver = Resolver()
     clauses = []
     parsed = parse_number(number) if number else None
     if parsed is not None:
@@ -198,23 +200,7 @@ def _candidates(session: Session, title: str | None, number: str | None) -> Reso
     key = title_key(title) if title else ""
     if len(key) >= 4 and title:
         clauses.append(Document.title.like(_like(title)))
-    if clauses:
-        rows = session.execute(
-            select(
-                Document.id,
-                Document.title,
-                Document.doc_number,
-                Document.republished_of_id,
-                Document.attachment_of,
-            )
-            .where(or_(*clauses))
-            .limit(200)
-        )
-        for doc_id, doc_title, doc_number, republished_of, attachment_of in rows:
-            resolver.add(
-                doc_id, doc_title, doc_number, original=republished_of is None and attachment_of is None
-            )
-    return resolver
+    return Resolver.of(session, or_(*clauses), limit=200) if clauses else Resolver()
 
 
 def record_references(
