@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     changes.add_argument("--kind", choices=EVENT_KINDS)
     changes.add_argument("--limit", type=int, default=100)
     changes.add_argument("--json", action="store_true")
+    changes.add_argument(
+        "--mark",
+        choices=("important", "reviewed", "not_significant", "unreviewed"),
+        help="the analysts' triage mark (unreviewed: none yet)",
+    )
     changes.set_defaults(func=cmd_changes)
 
     history = sub.add_parser("history", help="one document's versions")
@@ -330,7 +335,9 @@ def cmd_changes(args: argparse.Namespace) -> int:
     from storage.queries import list_changes
 
     with _read_session() as session:
-        rows = list_changes(session, since=args.since, source=args.source, kind=args.kind, limit=args.limit)
+        rows = list_changes(
+            session, since=args.since, source=args.source, kind=args.kind, limit=args.limit, mark=args.mark
+        )
     if args.json:
         _print_json(rows)
         return 0
@@ -338,9 +345,10 @@ def cmd_changes(args: argparse.Namespace) -> int:
         print("no changes")
     for row in rows:
         flag = "*" if row["relevant"] else " "
+        mark = f" <{row['mark']}>" if row["mark"] else ""
         print(
             f"{row['id']:>6} {row['detected_at']} {flag}{row['kind']:<11} {row['source']:<16} "
-            f"{_one_line(row['title'])}  [{row['significance']:.2f}] {_one_line(row['summary'])}"
+            f"{_one_line(row['title'])}  [{row['significance']:.2f}]{mark} {_one_line(row['summary'])}"
         )
     return 0
 

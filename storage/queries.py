@@ -103,9 +103,10 @@ def list_changes(
     until: datetime | None = None,
     relevant: bool | None = None,
     document_id: int | None = None,
+    mark: str | None = None,
 ) -> list[dict[str, Any]]:
     """Change events, newest first (CONTRACT.md `changes --json` rows)."""
-    where = ChangeFilter(since, until, source, kind, relevant, document_id)
+    where = ChangeFilter(since, until, source, kind, relevant, document_id, mark)
     return filtered_changes(session, where, limit=limit, offset=offset)
 
 

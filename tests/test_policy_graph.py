@@ -325,3 +325,33 @@ def test_a_changed_version_that_cites_the_same_keeps_the_resolved_references(
             assert [i["id"] for i in document_graph(session, national.id)["implementations"]] == [jiangxi.id]
     finally:
         engine.dispose()
+
+
+def test_an_amended_document_lists_its_amendments(site: LocalSite, sqlite_url: str) -> None:
+    amending_title = "数据局关于修改《公共数据共享管理办法》的决定"
+    amending = [
+        "数据局决定对《公共数据共享管理办法》（数办发〔2019〕3号）作如下修改：",
+        "一、将第一条修改为：……",
+    ]
+    _gov_site(site, {"/content/old.html": (OLD_TITLE, OLD_BODY, OLD_NUMBER)})
+    engine = make_engine(sqlite_url)
+    try:
+        config = parse_config(_config(site))
+        assert run_cycle(config, engine).errors == 0
+        _gov_site(
+            site,
+            {
+                "/content/old.html": (OLD_TITLE, OLD_BODY, OLD_NUMBER),
+                "/content/amend.html": (amending_title, amending, "数办发〔2024〕11号"),
+            },
+        )
+        assert run_cycle(config, engine).errors == 0
+        with session_factory(engine)() as session:
+            old_id = _by_number(session, OLD_NUMBER).id
+            amend_id = _by_number(session, "数办发〔2024〕11号").id
+            graph = document_graph(session, old_id)
+            assert [i["id"] for i in graph["amended_by"]] == [amend_id] and graph["repealed_by"] == []
+        page = TestClient(create_app(engine)).get(f"/documents/{old_id}").text
+        assert "已修订" in page and f'href="/documents/{amend_id}"' in page and "已废止" not in page
+    finally:
+        engine.dispose()

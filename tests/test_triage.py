@@ -260,3 +260,24 @@ def test_subscribers_choose_important_and_follows_on_their_preferences_page(
         assert "国发〔2021〕29号" in client.get(f"/preferences/{token}").text
     finally:
         engine.dispose()
+
+
+def test_cli_lists_changes_by_mark(
+    world: WebWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from policywatch.cli import main
+
+    event_id = _changed_event(world.url)
+    engine = make_engine(world.url)
+    try:
+        with unit_of_work(session_factory(engine)) as session:
+            mark_change(session, event_id, "important", "看", "alice")
+    finally:
+        engine.dispose()
+    monkeypatch.setenv("POLICYWATCH_DATABASE_URL", world.url)
+    assert main(["changes", "--mark", "important", "--json"]) == 0
+    assert [(c["id"], c["mark"]) for c in json.loads(capsys.readouterr().out)] == [(event_id, "important")]
+    assert main(["changes", "--mark", "unreviewed", "--json"]) == 0
+    assert event_id not in [c["id"] for c in json.loads(capsys.readouterr().out)]
+    assert main(["changes", "--mark", "important"]) == 0
+    assert "<important>" in capsys.readouterr().out

@@ -78,9 +78,22 @@ with TestClient(create_app("core")) as client:
     bearer = {"Authorization": "Bearer " + token}
     api = client.get("/policywatch/api/changes", headers=bearer)
     out["bearer_api"] = [api.status_code, len(api.json().get("items", [])) if api.status_code == 200 else 0]
+    first = api.json()["items"][0]["id"]
+    marked = client.post(f"/policywatch/api/changes/{first}/marks", headers=bearer, json={"mark": "reviewed"})
+    out["api_mark"] = [marked.status_code, marked.json().get("user")]
     client.cookies.set("_token", token)
     html = client.get("/policywatch/changes", headers={"Accept": "text/html"})
     out["cookie_page"] = [html.status_code, 'href="/policywatch/documents/' in html.text]
+    import re
+    form_token = re.search(r'name="token" value="([0-9a-f]+)"', html.text).group(1)
+    form = client.post(
+        f"/policywatch/changes/{first}/mark",
+        data={"mark": "important", "note": "", "token": form_token, "next": "/policywatch/changes"},
+        follow_redirects=False,
+    )
+    out["form_mark"] = [form.status_code, form.headers.get("location"), first]
+    audit = client.get(f"/policywatch/api/changes/{first}/marks").json()
+    out["audit"] = [(m["mark"], m["user"]) for m in audit]
     client.cookies.clear()
     plugins = client.get("/api/v2/plugins", headers=bearer).json()["plugins"]
     out["plugins"] = [p for p in plugins if p["name"] == "policywatch"]
@@ -130,6 +143,11 @@ def test_mounted_app_refuses_anonymous_requests_and_answers_logged_in_users(
     assert out["forged"] == 401
     assert out["bearer_api"][0] == 200 and out["bearer_api"][1] > 0
     assert out["cookie_page"] == [200, True]  # links carry the /policywatch mount prefix
+    # Triage marks are the Airflow user's, by API (Bearer) and by the page's form (cookie + form token).
+    assert out["api_mark"] == [201, "analyst"]
+    status, location, change = out["form_mark"]
+    assert status == 303 and location == f"/policywatch/changes#change-{change}"
+    assert out["audit"] == [["reviewed", "analyst"], ["important", "analyst"]]
     [plugin] = out["plugins"]
     [view] = plugin["external_views"]
     assert view["name"] == "PolicyWatch" and view["destination"] == "nav"
