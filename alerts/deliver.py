@@ -111,7 +111,7 @@ def _send_rows(
                 return
             except SmtpRejected as exc:
                 report.failed += outbox.release(
-                    factory, [claim.id], owner, f"refused: {exc}", permanent=exc.permanent
+                    factory, [claim.id], owner, f"refused: {exc}", permanent=exc.permanent, now=now
                 )
                 log.warning("alert %d to %s refused: %s", claim.id, claim.email, exc)
                 continue

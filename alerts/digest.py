@@ -249,7 +249,9 @@ def _send_digest(
             outbox.release(factory, [r.id for r in rows], owner, report.error)
             return False
         except SmtpRejected as exc:
-            report.failed += outbox.release(factory, ids, owner, f"refused: {exc}", permanent=exc.permanent)
+            report.failed += outbox.release(
+                factory, ids, owner, f"refused: {exc}", permanent=exc.permanent, now=now
+            )
             continue
         report.messages_sent += 1
         record = sent_record(message, "digest", email, now, subscriber_id, [r.event_id for r in batch])

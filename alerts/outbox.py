@@ -14,7 +14,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,8 +25,19 @@ from storage.models import OutboxMessage, SentMail, Subscriber, SubscriberPrefer
 # Long enough for one SMTP transaction (a claim covers one message or one digest), short enough
 # that a crashed deliverer's alerts go out on a later run.
 LEASE = timedelta(minutes=10)
-# A message the server refuses with 5xx this many times is given up ("failed"); outages never count.
-MAX_REJECTIONS = 3
+# A message the server refuses (5xx) is tried again after these waits, then given up ("failed"):
+# a full mailbox or a receiving server's temporary policy block lasts hours, not the minute in which
+# three immediate retries used to give up for good. Outages (no connection, 4xx) never count.
+REFUSAL_BACKOFF = (
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(minutes=45),
+    timedelta(hours=2),
+    timedelta(hours=6),
+    timedelta(hours=6),
+    timedelta(hours=6),
+)
+MAX_REJECTIONS = len(REFUSAL_BACKOFF) + 1  # about 21 hours after the first refusal
 
 OPEN_STATUSES = ("pending", "sending")
 
@@ -74,6 +85,7 @@ def _claimable(now: datetime):  # type: ignore[no-untyped-def]
             OutboxMessage.status == "pending",
             and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
         ),
+        or_(OutboxMessage.retry_at.is_(None), OutboxMessage.retry_at <= now),
         not_opted_out(),
     )
 
@@ -208,9 +220,16 @@ def mark_sent(
 
 
 def release(
-    factory: sessionmaker[Session], row_ids: Sequence[int], owner: str, error: str, *, permanent: bool = False
+    factory: sessionmaker[Session],
+    row_ids: Sequence[int],
+    owner: str,
+    error: str,
+    *,
+    permanent: bool = False,
+    now: datetime | None = None,
 ) -> int:
-    """Back to pending with the error (or "failed" after MAX_REJECTIONS permanent refusals).
+    """Back to pending with the error. A permanent refusal (5xx) counts against the message: it is
+    tried again after the next wait of REFUSAL_BACKOFF, and given up ("failed") at MAX_REJECTIONS.
 
     Returns how many rows were given up.
     """
@@ -223,19 +242,18 @@ def release(
         )
         failed = 0
         if permanent:
-            session.execute(
-                update(OutboxMessage)
-                .where(*mine)
-                .values(rejections=OutboxMessage.rejections + 1)
-                .execution_options(synchronize_session=False)
-            )
-            result = session.execute(
-                update(OutboxMessage)
-                .where(*mine, OutboxMessage.rejections >= MAX_REJECTIONS)
-                .values(status="failed", last_error=error, lease_owner=None, lease_until=None)
-                .execution_options(synchronize_session=False)
-            )
-            failed = int(result.rowcount)  # type: ignore[attr-defined]
+            now = now or datetime.now(UTC)
+            for row in session.scalars(select(OutboxMessage).where(*mine)):
+                row.rejections += 1
+                row.lease_owner = row.lease_until = None
+                row.last_error = error
+                if row.rejections >= MAX_REJECTIONS:
+                    row.status = "failed"
+                    failed += 1
+                else:
+                    row.status = "pending"
+                    row.retry_at = now + REFUSAL_BACKOFF[row.rejections - 1]
+            session.flush()
         session.execute(
             update(OutboxMessage)
             .where(*mine)
@@ -258,6 +276,24 @@ def note_unavailable(
             .values(last_error=error[:2000], last_attempt_at=now, attempts=OutboxMessage.attempts + 1)
             .execution_options(synchronize_session=False)
         )
+
+
+def oldest_open(
+    factory: sessionmaker[Session], mode: str | None = None
+) -> tuple[datetime | None, str | None]:
+    """When the oldest open row of an active subscriber was queued, and its last error."""
+    with factory() as session:
+        query = (
+            select(OutboxMessage.created_at, OutboxMessage.last_error)
+            .join(Subscriber, Subscriber.id == OutboxMessage.subscriber_id)
+            .where(OutboxMessage.status.in_(OPEN_STATUSES), Subscriber.active.is_(True), not_opted_out())
+            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+            .limit(1)
+        )
+        if mode is not None:
+            query = query.where(OutboxMessage.mode == mode)
+        row = session.execute(query).first()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def count_open(factory: sessionmaker[Session], mode: str | None = None) -> int:

@@ -20,7 +20,15 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
 
 from policywatch import tasks
 from policywatch.airflow_setup import document_pool, listing_pool
@@ -172,12 +180,18 @@ def build_broken_source_dag(broken: BrokenSource) -> Any:
 
 @dag(
     dag_id="policywatch_deliver",
-    schedule=[EVENTS],
+    # After every source run that recorded events, and every 15 minutes: a refused alert's next try
+    # (alerts.outbox.REFUSAL_BACKOFF) and the pending-alert alarm need no new event to come round.
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("*/15 * * * *", timezone="UTC"), assets=[EVENTS]
+    ),
     start_date=START,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
-    doc_md="Sends the pending alert e-mails whenever a source DAG has recorded events.",
+    doc_md="Sends the pending alert e-mails whenever a source DAG has recorded events, and every 15 "
+    "minutes (refused messages are retried for hours); red while alerts wait longer than "
+    "POLICYWATCH_ALERT_PENDING_ALARM_HOURS (6).",
     tags=["policywatch", "alerts"],
 )
 def deliver_dag() -> None:

@@ -7,8 +7,10 @@ Airflow import here. Each returns the counts an operator wants to see for the ta
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from policywatch.config import Config, load_config
@@ -267,7 +269,42 @@ def deliver(config_path: str | None = None) -> dict[str, Any]:
     if report.error:
         # The alerts stay pending and go out on the next delivery; failing the task shows the outage.
         raise RuntimeError(f"alert delivery stopped: {report.error} ({report.pending} pending)")
+    stale = stale_alerts(config_path)
+    if stale:
+        raise RuntimeError(stale)
     return report.to_json()
+
+
+def pending_alarm() -> timedelta:
+    """How long an immediate alert may wait before the deliver task turns red
+    (POLICYWATCH_ALERT_PENDING_ALARM_HOURS, default 6)."""
+    raw = os.environ.get("POLICYWATCH_ALERT_PENDING_ALARM_HOURS", "").strip()
+    try:
+        hours = float(raw) if raw else 6.0
+    except ValueError:
+        hours = 6.0
+    return timedelta(hours=max(hours, 0.0))
+
+
+def stale_alerts(config_path: str | None = None, now: datetime | None = None) -> str | None:
+    """Why the operators must look (immediate alerts pending past the alarm), or None. Refused
+    messages wait between tries (alerts.outbox.REFUSAL_BACKOFF) and SMTP outages keep them pending:
+    either way the delivery itself stays green run after run, so the age of what waits is checked."""
+    from alerts.outbox import oldest_open
+
+    _, engine = _setup(config_path)
+    try:
+        oldest, last_error = oldest_open(session_factory(engine), "immediate")
+    finally:
+        engine.dispose()
+    if oldest is None:
+        return None
+    waited = (now or datetime.now(UTC)) - oldest
+    if waited <= pending_alarm():
+        return None
+    hours = waited.total_seconds() / 3600
+    why = f": last error {last_error}" if last_error else " (no SMTP server configured?)"
+    return f"alerts have been pending for {hours:.1f} h (queued {oldest.isoformat()}){why}"
 
 
 def digest(config_path: str | None = None) -> dict[str, Any]:

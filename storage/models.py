@@ -424,6 +424,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # every try, outages included
     rejections: Mapped[int] = mapped_column(Integer, default=0)  # 5xx refusals of this very message
+    # After a refusal: not tried again before this time (alerts.outbox.REFUSAL_BACKOFF); NULL: now.
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(64))

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from alerts import deliver_pending, send_due_digests, settings_from_env
-from alerts.outbox import LEASE, message_id_for
+from alerts.outbox import LEASE, MAX_REJECTIONS, REFUSAL_BACKOFF, message_id_for
 from alerts.preferences import next_slot
 from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.cli import main
@@ -379,20 +379,72 @@ def test_refused_message_stays_pending_and_goes_once_accepted(world: AlertWorld,
     assert len(smtp.messages) == 1
 
 
-def test_permanently_refused_message_is_given_up_after_three_refusals(
-    world: AlertWorld, smtp: SmtpServer
-) -> None:
+def test_a_refused_message_is_retried_for_hours_then_given_up(world: AlertWorld, smtp: SmtpServer) -> None:
+    """A 5xx refusal (a full mailbox, a receiving server's temporary block) counts against the message,
+    which waits before each next try (REFUSAL_BACKOFF) instead of being given up within a minute."""
     world.subscribers = subscriber("nobody@example.org")
     world.baseline()
     smtp.sink.mode = "reject"
     world.change_figure()
-    world.cycle()
+    world.cycle()  # the cycle's own delivery: the first refusal
     settings = settings_from_env()
-    deliver_pending(world.engine, settings)
-    report = deliver_pending(world.engine, settings)
+    [row] = world.outbox()
+    assert (row.status, row.rejections) == ("pending", 1) and row.retry_at is not None
+    first_try = row.retry_at - REFUSAL_BACKOFF[0]
+    # Delivery passes before the wait is over do not try it (and do not count).
+    assert deliver_pending(world.engine, settings).failed == 0
+    assert world.outbox()[0].rejections == 1
+    at = first_try
+    for n, wait in enumerate(REFUSAL_BACKOFF[1:], start=2):
+        at += REFUSAL_BACKOFF[n - 2] + timedelta(seconds=1)
+        report = deliver_pending(world.engine, settings, now=at)
+        [row] = world.outbox()
+        assert (row.status, row.rejections, report.failed) == ("pending", n, 0), n
+        assert abs((row.retry_at - at) - wait) < timedelta(seconds=1)
+    at += REFUSAL_BACKOFF[-1] + timedelta(seconds=1)
+    report = deliver_pending(world.engine, settings, now=at)
     assert report.failed == 1 and report.pending == 0
     [row] = world.outbox()
-    assert row.status == "failed" and row.rejections == 3 and "554" in (row.last_error or "")
+    assert row.status == "failed" and row.rejections == MAX_REJECTIONS and "554" in (row.last_error or "")
+    assert at - first_try > timedelta(hours=12)  # retried for hours, not within a minute
+    assert smtp.messages == []
+
+
+def test_a_refused_message_goes_out_when_the_server_takes_it_again(
+    world: AlertWorld, smtp: SmtpServer
+) -> None:
+    world.subscribers = subscriber("analyst@example.org")
+    world.baseline()
+    smtp.sink.mode = "reject"
+    world.change_figure()
+    world.cycle()
+    smtp.sink.mode = "accept"
+    settings = settings_from_env()
+    assert deliver_pending(world.engine, settings).messages_sent == 0  # waiting for its next try
+    later = utcnow() + REFUSAL_BACKOFF[0] + timedelta(seconds=1)
+    assert deliver_pending(world.engine, settings, now=later).messages_sent == 1
+    [row] = world.outbox()
+    assert row.status == "sent" and row.rejections == 1
+    assert len(smtp.messages) == 1
+
+
+def test_alerts_pending_past_the_alarm_turn_the_deliver_task_red(
+    world: AlertWorld, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policywatch import tasks
+
+    world.subscribers = subscriber("analyst@example.org")
+    world.baseline()
+    smtp.sink.mode = "reject"
+    world.change_figure()
+    world.cycle()
+    monkeypatch.setenv("POLICYWATCH_DATABASE_URL", world.url)
+    assert tasks.stale_alerts(str(world.config_path)) is None  # just queued
+    hours_later = utcnow() + timedelta(hours=7)
+    alarm = tasks.stale_alerts(str(world.config_path), now=hours_later)
+    assert alarm is not None and "pending for 7." in alarm and "554" in alarm
+    monkeypatch.setenv("POLICYWATCH_ALERT_PENDING_ALARM_HOURS", "8")
+    assert tasks.stale_alerts(str(world.config_path), now=hours_later) is None
 
 
 def test_crash_after_smtp_acceptance_resends_with_the_same_message_id(
