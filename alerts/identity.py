@@ -88,6 +88,11 @@ def store_identity(factory: sessionmaker[Session]) -> Identity:
         return _identity(row)
 
 
+def identity_of(row: StoreIdentity) -> Identity:
+    """The identity a stored row gives (POLICYWATCH_SECRET_KEY, when set, is the secret)."""
+    return _identity(row)
+
+
 def _identity(row: StoreIdentity) -> Identity:
     # An operator's secret wins: several stores (or a restored backup) can then share tokens.
     configured = (os.environ.get("POLICYWATCH_SECRET_KEY") or "").strip()

@@ -12,7 +12,7 @@ One query finds documents by what analysts type:
 Filters: source, issuer, published date range, event kind (documents that had such an event),
 status (active, removed). Ranking: the exact 发文字号 first, then a number prefix, the title, the
 issuer, then the text; within each, documents in force before removed ones, more occurrences
-first, then newest. Every hit carries the
+first (when at most COUNTED_TEXTS texts hold the phrase), then newest. Every hit carries the
 document's status, so a removed document is never listed as if it were in force.
 """
 
@@ -40,6 +40,9 @@ from storage.search_index import index_pending_versions
 
 # How many candidate documents one search ranks at most (a page is cut from them).
 MAX_CANDIDATES = 2000
+# Text hits are ranked by how often they hold the phrase when there are at most this many (their
+# texts are read); more, and they are ranked newest first.
+COUNTED_TEXTS = 200
 _CANONICAL = re.compile(r"^(?P<prefix>.+?)〔(?P<year>\d{4})〕(?P<serial>\d+)号$")
 _NUMBER_PREFIX = re.compile(r"^[\u4e00-\u9fff]{2,12}$")
 RANKS = {"number": 0, "number-prefix": 1, "title": 2, "issuer": 3, "text": 4, "filter": 5}
@@ -127,7 +130,7 @@ def _text_versions(session: Session, needle: str, history: bool) -> list[int]:
             # "+ 0": see storage.queries._search_rows (the phrase query runs once, not per version).
             current = select(Document.current_version_id).where(Document.current_version_id.is_not(None))
             query = query.where((fts.c.rowid + 0).in_(current))
-        query = query.order_by(fts.c.rowid.desc()).limit(MAX_CANDIDATES * 4)
+        query = query.order_by(fts.c.rowid.desc()).limit(MAX_CANDIDATES)
         return [row[0] for row in session.execute(query, {"phrase": _fts_phrase(needle)})]
     pattern = f"%{_escape_like(needle)}%"
     query = select(DocumentVersion.id).where(
@@ -136,7 +139,7 @@ def _text_versions(session: Session, needle: str, history: bool) -> list[int]:
     )
     if not history:
         query = query.join(Document, Document.current_version_id == DocumentVersion.id)
-    return list(session.scalars(query.order_by(DocumentVersion.id.desc()).limit(MAX_CANDIDATES * 4)))
+    return list(session.scalars(query.order_by(DocumentVersion.id.desc()).limit(MAX_CANDIDATES)))
 
 
 def _filtered(session: Session, q: SearchQuery, ids: list[int] | None) -> list[int]:
@@ -187,12 +190,19 @@ def search(session: Session, q: SearchQuery) -> list[dict[str, Any]]:
         for doc_id in _field_matches(session, DocumentVersion.issuer, needle):
             rank.setdefault(doc_id, (RANKS["issuer"], 0))
         version_ids = _text_versions(session, needle, q.history)
-        for version_id, doc_id, body in _version_texts(session, version_ids):
-            versions_of.setdefault(doc_id, []).append(version_id)
-            count = body.count(needle) or body.lower().count(needle.lower())
-            best = rank.get(doc_id)
-            if best is None or (best[0] == RANKS["text"] and -count < best[1]):
-                rank[doc_id] = (RANKS["text"], -count)
+        if len(version_ids) <= COUNTED_TEXTS:
+            # Few hits: rank them by how often they say it (the texts are read once, here).
+            for version_id, doc_id, body in _version_texts(session, version_ids):
+                versions_of.setdefault(doc_id, []).append(version_id)
+                count = body.count(needle) or body.lower().count(needle.lower())
+                best = rank.get(doc_id)
+                if best is None or (best[0] == RANKS["text"] and -count < best[1]):
+                    rank[doc_id] = (RANKS["text"], -count)
+        else:
+            # A common phrase: newest first, without reading thousands of texts for one page.
+            for version_id, doc_id in _version_documents(session, version_ids):
+                versions_of.setdefault(doc_id, []).append(version_id)
+                rank.setdefault(doc_id, (RANKS["text"], 0))
         allowed = _filtered(session, q, list(rank))  # newest first
         removed = set(
             session.scalars(select(Document.id).where(Document.id.in_(allowed), Document.status == "removed"))
@@ -207,6 +217,19 @@ def search(session: Session, q: SearchQuery) -> list[dict[str, Any]]:
         _hit(session, doc_id, needle, rank[doc_id][0], versions_of.get(doc_id, []), q.history)
         for doc_id in page
     ]
+
+
+def _version_documents(session: Session, version_ids: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start in range(0, len(version_ids), 500):
+        chunk = version_ids[start : start + 500]
+        out.extend(
+            (v, d)
+            for v, d in session.execute(
+                select(DocumentVersion.id, DocumentVersion.document_id).where(DocumentVersion.id.in_(chunk))
+            )
+        )
+    return out
 
 
 def _version_texts(session: Session, version_ids: list[int]) -> list[tuple[int, int, str]]:

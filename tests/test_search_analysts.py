@@ -197,3 +197,16 @@ def test_web_page_api_and_cli(
     assert {"document_id", "url", "title", "version_id", "snippet"} <= set(hit) and hit["in_current"] is False
     assert main(["search", "--source", "jx", "--json"]) == 0
     assert {h["source"] for h in json.loads(capsys.readouterr().out)} == {"jx"}
+
+
+def test_a_common_phrase_is_ranked_newest_first_without_reading_every_text(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import storage.search
+
+    counted = [h["document_id"] for h in _search(store, text="数据")]
+    monkeypatch.setattr(storage.search, "COUNTED_TEXTS", 0)  # as if thousands of texts held it
+    newest_first = _search(store, text="数据")
+    assert sorted(h["document_id"] for h in newest_first) == sorted(counted)  # the same documents
+    texts = [h for h in newest_first if h["match"] == "text"]
+    assert texts == sorted(texts, key=lambda h: (h["status"] == "removed", -int(h["document_id"])))

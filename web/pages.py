@@ -55,7 +55,7 @@ def changes_page(request: Request, session: SessionDep, where: FilterDep, page: 
             "sources": list_sources(session),
             "kinds": EVENT_KINDS,
             "mark_filters": MARK_FILTERS,
-            "triage": triage_context(request),
+            "triage": triage_context(request, session),
             "filters": _raw_filters(request),
             "page": page,
             "prev_url": href(request, "/changes", **raw, page=page.number - 1) if page.number > 1 else None,
@@ -97,7 +97,7 @@ def document_page(request: Request, session: SessionDep, document_id: DocumentId
             "event_link": lambda e: _event_link(request, e),
             "kinds_colours": True,
             "graph": document_graph(session, document_id),
-            "triage": triage_context(request),
+            "triage": triage_context(request, session),
         },
     )
 
@@ -133,12 +133,13 @@ def _diff_response(request: Request, pair: Pair, computed: ComputedDiff, mode: s
                 .order_by(ChangeEvent.id)
             )
         ]
+        triage = triage_context(request, session)
     return render(
         request,
         "diff.html",
         {
             "events": events,
-            "triage": triage_context(request),
+            "triage": triage,
             "old": pair.old,
             "new": pair.new,
             "doc": pair.document,

@@ -35,7 +35,7 @@ from alerts.marks import (
 )
 from alerts.marks import form_token as make_form_token
 from storage.db import session_factory, unit_of_work
-from storage.models import ChangeMark
+from storage.models import ChangeMark, StoreIdentity
 from storage.queries import iso
 from web.links import base_path
 from web.params import checked_id
@@ -61,18 +61,25 @@ def _factory(request: Request) -> sessionmaker[Session]:
     return session_factory(store.engine)
 
 
-def _secret(request: Request) -> bytes:
-    from alerts.identity import store_identity
+def _secret(request: Request, session: Session | None = None) -> bytes:
+    """The store's secret, read once per process, through the request's own session when it has
+    one: the admission gate counts one database connection per request."""
+    secret = getattr(request.app.state, "mark_secret", None)
+    if secret is None:
+        from alerts.identity import identity_of, store_identity
 
-    return store_identity(_factory(request)).secret
+        row = session.get(StoreIdentity, 1) if session is not None else None
+        identity = identity_of(row) if row is not None else store_identity(_factory(request))
+        secret = request.app.state.mark_secret = identity.secret
+    return secret
 
 
-def triage_context(request: Request) -> dict[str, Any]:
+def triage_context(request: Request, session: Session | None = None) -> dict[str, Any]:
     """What the mark forms of a page need: the user, their form token, the marks and their labels."""
     user = current_user(request)
     return {
         "user": user,
-        "token": make_form_token(_secret(request), user),
+        "token": make_form_token(_secret(request, session), user),
         "marks": MARKS,
         "labels": MARK_LABELS,
         "next": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
