@@ -272,6 +272,7 @@ SEARCH_INDEXES = frozenset(
         "ix_fetch_attempts_source_fetched",
         "ix_document_versions_text_trgm",
         "ix_document_versions_title_trgm",
+        "ix_document_versions_issuer_id",
     }
 )
 

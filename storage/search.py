@@ -106,17 +106,21 @@ def _prefix_matches(session: Session, prefix: str) -> list[int]:
     return list(rows)
 
 
-def _field_matches(session: Session, column: Any, needle: str) -> list[int]:
+def _title_matches(session: Session, needle: str) -> list[int]:
+    """Documents whose (current) title holds `needle`: the documents table's own copy of it, whose
+    rows are short (the versions' rows hold whole texts)."""
     pattern = f"%{_escape_like(needle)}%"
-    return list(
-        session.scalars(
-            select(Document.id)
-            .join(DocumentVersion, DocumentVersion.id == Document.current_version_id)
-            .where(column.like(pattern, escape="\\"))
-            .order_by(Document.id.desc())
-            .limit(MAX_CANDIDATES)
-        )
-    )
+    query = select(Document.id).where(Document.title.like(pattern, escape="\\"))
+    return list(session.scalars(query.order_by(Document.id.desc()).limit(MAX_CANDIDATES)))
+
+
+def _issuer_matches(session: Session, needle: str) -> list[int]:
+    """Documents whose current version's issuer holds `needle` (the (issuer, id) index of migration
+    0019 is scanned, not the versions)."""
+    pattern = f"%{_escape_like(needle)}%"
+    versions = select(DocumentVersion.id).where(DocumentVersion.issuer.like(pattern, escape="\\"))
+    query = select(Document.id).where(Document.current_version_id.in_(versions))
+    return list(session.scalars(query.order_by(Document.id.desc()).limit(MAX_CANDIDATES)))
 
 
 def _text_versions(session: Session, needle: str, history: bool) -> list[int]:
@@ -185,9 +189,9 @@ def search(session: Session, q: SearchQuery) -> list[dict[str, Any]]:
         if _NUMBER_PREFIX.match(needle):
             for doc_id in _prefix_matches(session, needle):
                 rank.setdefault(doc_id, (RANKS["number-prefix"], 0))
-        for doc_id in _field_matches(session, DocumentVersion.title, needle):
+        for doc_id in _title_matches(session, needle):
             rank.setdefault(doc_id, (RANKS["title"], 0))
-        for doc_id in _field_matches(session, DocumentVersion.issuer, needle):
+        for doc_id in _issuer_matches(session, needle):
             rank.setdefault(doc_id, (RANKS["issuer"], 0))
         version_ids = _text_versions(session, needle, q.history)
         if len(version_ids) <= COUNTED_TEXTS:
