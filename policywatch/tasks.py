@@ -75,6 +75,7 @@ def discover_source(
     from alerts import sync_subscriptions
 
     config, engine = _setup(config_path)
+    started_at = datetime.now(UTC)
     source = config.source(source_id)
     # The batches queue alerts for the subscribers in the database: bring them up to date first.
     sync_subscriptions(session_factory(engine), config.subscribers)
@@ -99,6 +100,8 @@ def discover_source(
     data = {
         "source_id": source_id,
         "silent": plan.silent,
+        # What the run committed is counted from the store since this moment (see `finish`).
+        "started_at": started_at.isoformat(),
         "new_batches": batch_dicts(plan.new),
         "due_batches": batch_dicts(plan.due),
         "summary": plan.summary.to_json(),
@@ -177,6 +180,10 @@ def finish(
     config = load_config(config_path, lenient=True)  # a broken source entry must not stop the others
     engine = make_engine()
     try:
+        if plan.get("started_at"):
+            # A batch's retry reports nothing for what its killed try committed: the events the
+            # store holds for this run are what the run did, whichever try recorded them.
+            total.update(committed_events(session_factory(engine), plan["source_id"], plan["started_at"]))
         closing = finish_source(
             session_factory(engine),
             plan["source_id"],
@@ -197,6 +204,27 @@ def finish(
     for source_id, fresh in closing.freshness.items():
         log.info("freshness%s", freshness_line(source_id, fresh))
     return total
+
+
+EVENT_COUNT_KEYS = ("new", "changed", "removed", "restored", "republished")
+
+
+def committed_events(factory: Any, source_id: str, since: str) -> dict[str, int]:
+    """The source's change events recorded since `since` (ISO time), by kind."""
+    from sqlalchemy import func, select
+
+    from storage.models import ChangeEvent
+
+    with factory() as session:
+        rows = session.execute(
+            select(ChangeEvent.kind, func.count())
+            .where(
+                ChangeEvent.source_id == source_id, ChangeEvent.detected_at >= datetime.fromisoformat(since)
+            )
+            .group_by(ChangeEvent.kind)
+        ).all()
+    found = dict(rows)
+    return {kind: int(found.get(kind, 0)) for kind in EVENT_COUNT_KEYS}
 
 
 def check_health(changes: dict[str, Any], config_path: str | None = None) -> dict[str, Any]:

@@ -83,3 +83,21 @@ def test_a_broken_source_entry_does_not_stop_the_other_sources_tasks(task_env: s
     assert tasks.finish(plan, results, task_env)["baseline"] == 2
     with pytest.raises(ConfigError, match="broken"):
         tasks.discover_source("broken", task_env)
+
+
+def test_a_retried_batch_reports_what_the_killed_try_committed(task_env: str, site: LocalSite) -> None:
+    """A worker killed after its batch committed a change: the retry sees the page unchanged and
+    counts nothing, but the run's summary says what the store recorded for the run."""
+    plan = tasks.discover_source("local", task_env)
+    tasks.finish(plan, [tasks.process_batch(b, task_env) for b in plan["new_batches"]])  # the baseline
+    site.put(
+        "/content/1.html", gov_cn_page("数字经济发展规划", corpus_paragraphs("004")[1:29])
+    )  # one paragraph less
+    again = tasks.discover_source("local", task_env)
+    batches = again["new_batches"] + again["due_batches"]
+    killed_try = [tasks.process_batch(b, task_env) for b in batches]
+    assert sum(r["changed"] for r in killed_try) == 1  # committed, then the worker died: result lost
+    retry = [tasks.process_batch(b, task_env) for b in batches]
+    assert sum(r["changed"] for r in retry) == 0
+    total = tasks.finish(again, retry)
+    assert (total["changed"], total["new"], total["removed"]) == (1, 0, 0)
