@@ -4,6 +4,8 @@ FROM apache/airflow:3.3.2-python3.11
 USER root
 COPY --chown=airflow:0 . /opt/policywatch
 USER airflow
-RUN pip install --no-cache-dir "/opt/policywatch[airflow]" "apache-airflow==3.3.2" "apache-airflow-providers-celery"
+# The celery extra pins what the CeleryExecutor needs (celery < 5.7 for provider 3.26, psycopg2 and
+# asyncpg for the PostgreSQL metadata database); apache-airflow stays the image's own version.
+RUN pip install --no-cache-dir "/opt/policywatch[airflow,celery]" "apache-airflow==3.3.2"
 ENV POLICYWATCH_CONFIG=/opt/policywatch/config/sources.yaml \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/policywatch/dags
