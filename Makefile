@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint format run bench clean services browser
+.PHONY: setup test test-fast lint format run bench clean services browser
 
 setup: $(STAMP)
 
@@ -30,7 +30,12 @@ browser:
 	scripts/ensure-browser.sh
 
 test: setup services browser lint
-	$(BIN)/pytest -n 2 --dist loadfile -q
+	$(BIN)/pytest -n 2 --dist loadfile -q --durations=25
+
+# The quick loop while developing: no Airflow, no browser, no PostgreSQL half, no slow fault and
+# load tests (`make test` runs them all, as CI does).
+test-fast: setup lint
+	$(BIN)/pytest -n 2 --dist loadfile -q -m "not slow and not airflow and not browser and not postgres"
 
 # The pipeline (scripts/run-local.sh) plus the web app and, without POLICYWATCH_SMTP_URL, a local
 # mail sink: alerts are sent and readable on the web app's Mail page (scripts/run-with-mail.sh).

@@ -64,3 +64,33 @@ def site() -> Iterator[LocalSite]:
         yield server
     finally:
         server.close()
+
+
+# --- markers: what `make test-fast` leaves out (`make test` runs everything) -------------------------
+
+# Whole modules that start Airflow, a browser, or run a workload for seconds per test.
+_MODULE_MARKS = {
+    "test_airflow": ("airflow", "slow"),
+    "test_web_airflow": ("airflow", "slow"),
+    "test_browser": ("browser",),
+    "test_browser_triage": ("browser",),
+    "test_browser_fetch": ("browser", "slow"),
+    "test_mail_sink": ("browser",),
+    "test_process_faults": ("slow",),
+    "test_faults": ("slow",),
+    "test_web_hostile": ("slow",),
+    "test_properties": ("slow",),
+    "test_fastpath_realpages": ("slow",),
+    "test_diff_scale": ("slow",),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests by what they need (markers in pyproject.toml): `postgres` for the PostgreSQL
+    half of a parametrized test, and the module marks above."""
+    for item in items:
+        for marker in _MODULE_MARKS.get(item.module.__name__.rsplit(".", 1)[-1] if item.module else "", ()):
+            item.add_marker(marker)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and any("postgresql" in str(v) for v in callspec.params.values()):
+            item.add_marker("postgres")
