@@ -123,3 +123,36 @@ def test_0007_indexes_the_old_versions_of_an_existing_store(tmp_path) -> None:  
         assert search_documents(session, "八三五四") == []
         assert [hit["version_id"] for hit in search_documents(session, "九千五百")] == [versions[1]]
     engine.dispose()
+
+
+def test_the_analysts_and_delivery_migrations_go_down_and_up_again(db_url: str) -> None:
+    """0019 → 0018 → 0017 down to the two heads 0017 merged, then up again, on a store with rows."""
+    from alembic import command
+
+    from storage.db import _alembic_config
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO sources (id, name, created_at, health_state, consecutive_failures) "
+                "VALUES ('s', 'S', '2026-01-01 00:00:00', 'up', 0)"
+            )
+        with engine.begin() as connection:
+            cfg = _alembic_config(engine)
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, "0016_search_deferred")
+        assert current_revisions(engine) == {"0016_search_deferred", "0010_subscriber_preferences"}
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+        assert "change_marks" not in tables and "document_references" not in tables
+        upgrade(engine)
+        assert current_revisions(engine) == head_revisions()
+        with engine.connect() as connection:
+            assert {"change_marks", "document_references"} <= set(inspect(connection).get_table_names())
+            columns = {c["name"] for c in inspect(connection).get_columns("alert_outbox")}
+            assert {"reason", "retry_at"} <= columns
+            assert connection.exec_driver_sql("SELECT count(*) FROM sources").scalar() == 1
+    finally:
+        engine.dispose()
