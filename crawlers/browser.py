@@ -53,6 +53,7 @@ from .challenge import ChallengeMatch, classify_challenge, visible_text
 from .discover import canonical_url
 from .encoding import decode_html
 from .fetch import DEFAULT_USER_AGENT, MAX_REDIRECTS, Fetcher, FetchResult, _content_type, _Failure
+from .pacing import HostPacer
 from .reasons import safe_reason
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,7 @@ class BrowserFetcher:
         executable_path: str = CHROMIUM,
         challenge_timeout_s: float | None = None,
         cheap_path: bool = True,
+        pacer: HostPacer | None = None,
     ) -> None:
         self.http = Fetcher(
             user_agent=user_agent,
@@ -205,6 +207,7 @@ class BrowserFetcher:
             respect_robots=respect_robots,
             pool_size=pool_size,
             delay_scale=delay_scale,
+            pacer=pacer,
         )
         self.user_agent = user_agent
         self.max_bytes = max_bytes

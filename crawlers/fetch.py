@@ -50,6 +50,7 @@ from urllib3.util.connection import allowed_gai_family
 from .challenge import detect_challenge
 from .discover import canonical_url
 from .encoding import decode_html, web_codec
+from .pacing import HostPacer, LocalPacer
 from .reasons import safe_reason
 from .robots import RobotsRules
 
@@ -685,6 +686,7 @@ class Fetcher:
         respect_robots: bool = True,
         pool_size: int = 8,
         delay_scale: float = 1.0,
+        pacer: HostPacer | None = None,
     ) -> None:
         self.user_agent = user_agent
         self.connect_timeout = connect_timeout
@@ -707,7 +709,8 @@ class Fetcher:
         # origin only, never to the hosts its pages link or redirect to.
         self._credentials: dict[str, str] = {}
         self._sessions: dict[tuple[str, bool], requests.Session] = {}
-        self._next_allowed: dict[str, float] = {}
+        # Whose turn it is at each host: this process's (LocalPacer) or shared by every worker.
+        self.pacer: HostPacer = pacer if pacer is not None else LocalPacer()
         self._robots: dict[str, tuple[RobotsRules | None, float]] = {}
         self._robots_locks: dict[str, threading.Lock] = {}
 
@@ -789,14 +792,14 @@ class Fetcher:
                 with self._lock:
                     self._unresolved[host] = time.monotonic() + self._resolver.ttl_s
 
+    def _turn(self, host: str, min_delay_s: float) -> contextlib.AbstractContextManager[None]:
+        """`host`'s turn for one request (see crawlers.pacing), `min_delay_s` apart."""
+        return self.pacer.turn(host, max(0.0, min_delay_s) * self.delay_scale)
+
     def _wait_turn(self, host: str, min_delay_s: float) -> None:
-        """Reserve the next slot for `host`, at least `min_delay_s` after the previous one, and sleep until it."""
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next_allowed.get(host, 0.0))
-            self._next_allowed[host] = slot + max(0.0, min_delay_s) * self.delay_scale
-        if slot > now:
-            time.sleep(slot - now)
+        """Wait for `host`'s turn for a request made elsewhere (the browser's)."""
+        with self._turn(host, min_delay_s):
+            pass
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         delay = min(self.backoff_base_s * 2 ** (attempt - 1), self.backoff_max_s)
@@ -844,36 +847,36 @@ class Fetcher:
                     self._check_host(parts.hostname, self._proxy_for(session, url) is not None)
                 except _Failure:
                     return None
-            self._wait_turn(parts.hostname, min_delay_s)
-            deadline = time.monotonic() + self.total_timeout_s
-            auth = self._credentials.get(_origin(url)) if self._credentials else None
-            with _request_deadline(deadline):
-                try:
-                    resp = session.get(
-                        url,
-                        headers={"Authorization": auth} if auth else None,
-                        timeout=(self.connect_timeout, self.read_timeout),
-                        stream=True,
-                        allow_redirects=False,
-                    )
-                except (requests.RequestException, _Blocked):
-                    return None
-                try:
-                    if resp.status_code in _REDIRECT_STATUSES:
-                        target = resp.headers.get("Location")
-                        if not target:
-                            return None
-                        url = urljoin(url, target)
-                        continue
-                    if resp.status_code != 200 or _undecodable_coding(resp.headers):
-                        return None  # 4xx: no rules; 5xx: treated as allow all too
+            with self._turn(parts.hostname, min_delay_s):
+                deadline = time.monotonic() + self.total_timeout_s
+                auth = self._credentials.get(_origin(url)) if self._credentials else None
+                with _request_deadline(deadline):
                     try:
-                        body = self._read_body(resp, deadline, _ROBOTS_CAP)
-                    except _Failure:
+                        resp = session.get(
+                            url,
+                            headers={"Authorization": auth} if auth else None,
+                            timeout=(self.connect_timeout, self.read_timeout),
+                            stream=True,
+                            allow_redirects=False,
+                        )
+                    except (requests.RequestException, _Blocked):
                         return None
-                finally:
-                    resp.close()
-            return RobotsRules(body.decode("utf-8", errors="replace"))
+                    try:
+                        if resp.status_code in _REDIRECT_STATUSES:
+                            target = resp.headers.get("Location")
+                            if not target:
+                                return None
+                            url = urljoin(url, target)
+                            continue
+                        if resp.status_code != 200 or _undecodable_coding(resp.headers):
+                            return None  # 4xx: no rules; 5xx: treated as allow all too
+                        try:
+                            body = self._read_body(resp, deadline, _ROBOTS_CAP)
+                        except _Failure:
+                            return None
+                    finally:
+                        resp.close()
+                return RobotsRules(body.decode("utf-8", errors="replace"))
         return None
 
     # -- one request -------------------------------------------------------------------------
@@ -955,17 +958,18 @@ class Fetcher:
             result.attempts = attempt
             result.status = None
             last = attempt == self.max_attempts
-            self._wait_turn(host, min_delay_s)
-            deadline = time.monotonic() + self.total_timeout_s
             retry_after: float | None = None
             try:
-                with _request_deadline(deadline):
-                    resp = self._send(session, url, host, headers, deadline)
-                    try:
-                        body = self._response_body(resp, deadline, mode)
-                    except BaseException:
-                        resp.close()
-                        raise
+                # The turn ends with the body read: a shared pacer counts the interval from there.
+                with self._turn(host, min_delay_s):
+                    deadline = time.monotonic() + self.total_timeout_s
+                    with _request_deadline(deadline):
+                        resp = self._send(session, url, host, headers, deadline)
+                        try:
+                            body = self._response_body(resp, deadline, mode)
+                        except BaseException:
+                            resp.close()
+                            raise
                 status = resp.status_code
                 result.status = status
                 if status >= 500 or status == 429:

@@ -4,6 +4,12 @@
 source locked waits up to `wait_s` seconds, then gives up with `SourceBusy` (the caller skips the
 source: the other cycle is doing that work right now).
 
+Airflow's runs split a cycle: planning and finishing take the lock exclusively, and the batches in
+between take it `shared=True`, so on PostgreSQL the batches of one run go on several workers at once
+(each document is in one batch; the host's politeness is crawlers.pacing's) while a `policywatch
+run` of the same source still waits for all of them. On SQLite a shared lock is the exclusive one:
+one machine, one writer, batches one at a time.
+
 - PostgreSQL: a session-level advisory lock on a connection of its own. The server drops it when
   that connection ends, so a cycle killed with SIGKILL (or a lost network) never leaves it behind.
 - SQLite: a row in `run_locks` (storage.models.RunLock) naming its owner "host:pid:token". A
@@ -62,10 +68,12 @@ def source_lock(
     wait_s: float = 0.0,
     stale_after_s: float = STALE_AFTER_S,
     heartbeat_s: float = HEARTBEAT_S,
+    shared: bool = False,
 ) -> Iterator[None]:
-    """Hold the run lock of `source_id` for the block; SourceBusy if it stays taken for `wait_s`."""
+    """Hold the run lock of `source_id` for the block; SourceBusy if it stays taken for `wait_s`.
+    `shared`: alongside other shared holders (PostgreSQL; see the module)."""
     if engine.dialect.name == "postgresql":
-        with _advisory_lock(engine, source_id, wait_s):
+        with _advisory_lock(engine, source_id, wait_s, shared):
             yield
     else:
         with _row_lock(engine, source_id, wait_s, stale_after_s, heartbeat_s):
@@ -76,13 +84,14 @@ def source_lock(
 
 
 @contextmanager
-def _advisory_lock(engine: Engine, source_id: str, wait_s: float) -> Iterator[None]:
+def _advisory_lock(engine: Engine, source_id: str, wait_s: float, shared: bool = False) -> Iterator[None]:
     key = advisory_key(source_id)
+    suffix = "_shared" if shared else ""
     conn = engine.connect()
     try:
         deadline = time.monotonic() + wait_s
         while True:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+            got = conn.execute(text(f"SELECT pg_try_advisory_lock{suffix}(:key)"), {"key": key}).scalar()
             conn.commit()  # the lock is the session's; no transaction stays open while we hold it
             if got:
                 break
@@ -92,14 +101,14 @@ def _advisory_lock(engine: Engine, source_id: str, wait_s: float) -> Iterator[No
         try:
             yield
         finally:
-            _advisory_unlock(conn, key)
+            _advisory_unlock(conn, key, suffix)
     finally:
         conn.close()
 
 
-def _advisory_unlock(conn: Connection, key: int) -> None:
+def _advisory_unlock(conn: Connection, key: int, suffix: str = "") -> None:
     try:
-        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        conn.execute(text(f"SELECT pg_advisory_unlock{suffix}(:key)"), {"key": key})
         conn.commit()
     except SQLAlchemyError:
         # The connection is broken (the database went away): the server has dropped the lock with

@@ -31,6 +31,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from crawlers import Fetcher, FetchResult
+from crawlers.pacing import FilePacer, HostPacer, LocalPacer
 from extraction.equivalence import fingerprint_like, learned_fingerprint, page_fingerprint
 from storage.raw import PackedPage, pack_page
 
@@ -149,11 +150,18 @@ def _read(seen: Observation, source: SourceConfig, html: str) -> None:
     seen.packed = pack_page(html)
 
 
-def make_fetcher(settings: Settings, delay_scale: float = 1.0, source: SourceConfig | None = None) -> Fetcher:
+def make_fetcher(
+    settings: Settings,
+    delay_scale: float = 1.0,
+    source: SourceConfig | None = None,
+    pacer: HostPacer | None = None,
+) -> Fetcher:
     """The Fetcher `settings` describe (`delay_scale`: see Fetcher; one per worker process); for a
     source with `fetcher: browser`, a crawlers.browser.BrowserFetcher with the same options
-    (headless Chromium, whose cookies plain requests reuse while they work)."""
+    (headless Chromium, whose cookies plain requests reuse while they work). `pacer`: whose turn
+    it is at each host (`shared_pacer`: across processes and workers), else this process's."""
     kwargs: dict[str, object] = {
+        "pacer": pacer,
         "delay_scale": delay_scale,
         "connect_timeout": settings.connect_timeout_s,
         "read_timeout": settings.read_timeout_s,
@@ -169,6 +177,22 @@ def make_fetcher(settings: Settings, delay_scale: float = 1.0, source: SourceCon
 
         return BrowserFetcher(**kwargs)  # type: ignore[arg-type,return-value]
     return Fetcher(**kwargs)  # type: ignore[arg-type]
+
+
+def shared_pacer(database_url: str) -> HostPacer:
+    """The politeness every process using the store at `database_url` shares: PostgreSQL's
+    host_turns rows (every worker of a deployment), a SQLite file's lock files beside it (every
+    process of the machine), else this process's own."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(database_url)
+    if parsed.get_backend_name() == "postgresql":
+        from storage.host_turns import PostgresPacer
+
+        return PostgresPacer(database_url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        return FilePacer(f"{parsed.database}.turns")
+    return LocalPacer()
 
 
 def use_processes(settings: Settings, source: SourceConfig, targets: int) -> int:

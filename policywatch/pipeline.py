@@ -182,6 +182,8 @@ def run_cycle(
     sync_subscriptions(factory, config.subscribers)
     sources = [config.source(s) for s in source_ids] if source_ids else list(config.sources)
     own_fetcher = fetcher is None
+    # One process: its own politeness (start slots, up to `concurrency` requests in flight); the
+    # run lock keeps Airflow's batches off these sources meanwhile.
     fetcher = fetcher or make_fetcher(config.settings)
     browser: Fetcher | None = None  # one headless Chromium for the cycle's `fetcher: browser` sources
     summary = CycleSummary()

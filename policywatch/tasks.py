@@ -15,6 +15,7 @@ from typing import Any
 
 from policywatch.config import Config, load_config
 from policywatch.locking import source_lock
+from policywatch.observe import shared_pacer
 from policywatch.pipeline import (
     CycleSummary,
     Target,
@@ -52,6 +53,10 @@ def _setup(config_path: str | None) -> tuple[Config, Any]:
     return config, engine
 
 
+def _url(engine: Any) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
 def batches(items: Sequence[Any], size: int = DEFAULT_BATCH_SIZE) -> list[list[Any]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
@@ -79,7 +84,7 @@ def discover_source(
     source = config.source(source_id)
     # The batches queue alerts for the subscribers in the database: bring them up to date first.
     sync_subscriptions(session_factory(engine), config.subscribers)
-    fetcher = make_fetcher(config.settings, source=source)
+    fetcher = make_fetcher(config.settings, source=source, pacer=shared_pacer(_url(engine)))
     try:
         with source_lock(engine, source_id, wait_s=LOCK_WAIT_S):
             plan = plan_source(source, config, session_factory(engine), fetcher, full=full)
@@ -128,15 +133,19 @@ def process_batch(
 ) -> dict[str, Any]:
     """Fetch → extract → version → diff → classify one batch of one source's documents.
 
-    Holds the source's run lock (as `policywatch run` does): a CLI cycle on the same source makes
-    the batch wait, and past `lock_wait_s` fail with SourceBusy, for Airflow to retry it later.
+    Holds the source's run lock shared with the run's other batches (policywatch.locking): a CLI
+    cycle on the same source makes the batch wait, and past `lock_wait_s` fail with SourceBusy, for
+    Airflow to retry it later. Requests take the host's turns with every other worker
+    (crawlers.pacing), so batches of one host may run at once and the host still sees one request
+    per `min_delay_s`.
     """
     source_id, targets = batch["source_id"], batch["targets"]
     config, engine = _setup(config_path)
     source = config.source(source_id)
-    fetcher = make_fetcher(config.settings, source=source)
+    fetcher = make_fetcher(config.settings, source=source, pacer=shared_pacer(_url(engine)))
+    wait_s = LOCK_WAIT_S if lock_wait_s is None else lock_wait_s
     try:
-        with source_lock(engine, source_id, wait_s=LOCK_WAIT_S if lock_wait_s is None else lock_wait_s):
+        with source_lock(engine, source_id, wait_s=wait_s, shared=True):
             summary = process_targets(
                 source,
                 session_factory(engine),
@@ -184,14 +193,15 @@ def finish(
             # A batch's retry reports nothing for what its killed try committed: the events the
             # store holds for this run are what the run did, whichever try recorded them.
             total.update(committed_events(session_factory(engine), plan["source_id"], plan["started_at"]))
-        closing = finish_source(
-            session_factory(engine),
-            plan["source_id"],
-            succeeded=cycle.succeeded > 0,
-            plan=discovery,
-            cycle=cycle,
-            degraded_after=config.settings.degraded_after,
-        )
+        with source_lock(engine, plan["source_id"], wait_s=LOCK_WAIT_S):  # no cycle plans meanwhile
+            closing = finish_source(
+                session_factory(engine),
+                plan["source_id"],
+                succeeded=cycle.succeeded > 0,
+                plan=discovery,
+                cycle=cycle,
+                degraded_after=config.settings.degraded_after,
+            )
     finally:
         engine.dispose()
     total["health"] = closing.health.get(plan["source_id"], {})

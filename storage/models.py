@@ -358,6 +358,17 @@ class RunLock(Base):
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class HostTurn(Base):
+    """When the next request to a host may start, for every worker of a PostgreSQL deployment
+    (storage.host_turns): the row is locked for the length of one request."""
+
+    __tablename__ = "host_turns"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # Seconds since the epoch on the database server's clock (the workers' clocks may disagree).
+    next_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 # --- alerts (issue 4): subscribers synced from the config, and the outbox of what to mail ----------
 
 
