@@ -31,7 +31,6 @@ from airflow.sdk import (
 )
 
 from policywatch import tasks
-from policywatch.airflow_setup import document_pool, listing_pool
 from policywatch.config import BrokenSource, SourceConfig, load_config
 
 CONFIG_PATH = os.environ.get("POLICYWATCH_CONFIG") or None
@@ -40,6 +39,7 @@ CONFIG_PATH = os.environ.get("POLICYWATCH_CONFIG") or None
 CONFIG = load_config(CONFIG_PATH, lenient=True)
 EVENTS = Asset("policywatch://events")
 START = datetime(2026, 1, 1, tzinfo=UTC)
+BATCHES_AT_ONCE = 4
 
 
 def operator_notifier() -> Any:
@@ -56,7 +56,7 @@ def default_args() -> dict[str, Any]:
     args: dict[str, Any] = {
         "owner": "policywatch",
         "retries": 3,
-        "retry_delay": timedelta(minutes=1),
+        "retry_delay": timedelta(seconds=CONFIG.settings.task_retry_delay_s),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
         # A backstop: a hostile server can hold a task no longer than this (settings.task_timeout_s).
@@ -86,30 +86,31 @@ class UnlessDegraded:
 def source_doc(source: SourceConfig) -> str:
     urls = "\n".join(f"- {u}" for u in source.configured_urls)
     return (
-        f"### {source.name}\n\nSource `{source.id}`, schedule `{source.schedule}`, "
-        f"pools `{listing_pool(source)}` (listings) and `{document_pool(source)}` (documents), at least "
-        f"{source.min_delay_s:g} s between requests to a host.\n\n"
+        f"### {source.name}\n\nSource `{source.id}`, schedule `{source.schedule}`, at least "
+        f"{source.min_delay_s:g} s between requests to a host, whichever worker makes them; up to "
+        f"{BATCHES_AT_ONCE} batches at once.\n\n"
         f"**URLs**\n\n{urls}\n\nEach task returns its counts (fetched, not modified, unchanged, new, changed, "
         "removed, errors): see the task's XCom and log."
     )
 
 
 def build_source_dag(source: SourceConfig) -> Any:
-    documents_pool = document_pool(source)
-
     @dag(
         dag_id=f"policywatch_{source.id}",
         schedule=source.schedule,
         start_date=START,
         catchup=False,
         max_active_runs=1,
+        # No pool per host: the host's politeness is shared by every worker (crawlers.pacing), and
+        # this bounds how many worker slots one source's batches take while they wait their turns.
+        max_active_tasks=BATCHES_AT_ONCE,
         default_args=default_args(),
         doc_md=source_doc(source),
         tags=["policywatch", "source"],
         params={"full": Param(False, type="boolean", description="re-check every known document")},
     )
     def source_dag() -> None:
-        @task(pool=listing_pool(source))
+        @task
         def discover() -> dict[str, Any]:
             full = bool(get_current_context()["params"].get("full", False))
             return tasks.discover_source(source.id, CONFIG_PATH, full=full)
@@ -123,7 +124,7 @@ def build_source_dag(source: SourceConfig) -> Any:
         def due_document_batches(plan: dict[str, Any]) -> list[dict[str, Any]]:
             return plan["due_batches"]
 
-        @task(pool=documents_pool)
+        @task
         def fetch_and_version(batch: dict[str, Any]) -> dict[str, Any]:
             return tasks.process_batch(batch, CONFIG_PATH)
 

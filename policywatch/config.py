@@ -200,6 +200,9 @@ class Settings:
     # Airflow's execution_timeout for the pipeline's tasks: a backstop, under the hourly schedule,
     # for whatever the per-request deadlines do not bound (a task past it is failed and retried).
     task_timeout_s: float = 55 * 60
+    # Airflow's first retry of a failed task waits this long (then twice as long each time, at most
+    # 30 minutes): a batch whose worker died is re-run soon, on another worker.
+    task_retry_delay_s: float = 60.0
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
     # Failing cycles in a row that make a source degraded (policywatch.health).
     degraded_after: int = 2
@@ -772,6 +775,7 @@ class _Validator:
                 "max_pages": False,
                 "processes": False,
                 "task_timeout_s": False,
+                "task_retry_delay_s": False,
                 "recheck": False,
                 "degraded_after": False,
                 "relevance": False,
@@ -799,6 +803,7 @@ class _Validator:
             max_pages=opt("max_pages", self.integer),
             processes=opt("processes", self.integer),
             task_timeout_s=opt("task_timeout_s", lambda n, k: self.number(n, k, minimum=60)),
+            task_retry_delay_s=opt("task_retry_delay_s", lambda n, k: self.number(n, k, minimum=1)),
             recheck=self.recheck(v["recheck"], f"{key}.recheck") if "recheck" in v else d.recheck,
             degraded_after=opt("degraded_after", self.integer),
             relevance=self.relevance(v["relevance"], f"{key}.relevance") if "relevance" in v else d.relevance,

@@ -46,7 +46,6 @@ trap cleanup INT TERM EXIT
 echo "== preparing the version store and Airflow (SQLite under var/)"
 "$BIN/policywatch" db upgrade
 "$BIN/airflow" db migrate > "$ROOT/var/log/airflow-db-migrate.log" 2>&1
-"$BIN/python" -m policywatch.airflow_setup
 
 echo "== starting the local demo sources on http://127.0.0.1:$DEMO_PORT"
 setsid "$BIN/policywatch" demo serve --port "$DEMO_PORT" > "$ROOT/var/log/demo-site.log" 2>&1 &

@@ -35,6 +35,7 @@ for dag_id, dag in bag.dags.items():
         "schedule": repr(dag.schedule),
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
+        "max_active_tasks": dag.max_active_tasks,
         "doc_md": dag.doc_md,
         "description": dag.description,
         "paused_upon_creation": dag.is_paused_upon_creation,
@@ -116,7 +117,7 @@ def sqlite_airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def test_generated_dags_have_their_tasks_schedule_retries_and_pools(
+def test_generated_dags_have_their_tasks_schedule_retries_and_limits(
     sqlite_airflow_home: Path, site: LocalSite, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path / "sources.yaml", site)
@@ -143,8 +144,10 @@ def test_generated_dags_have_their_tasks_schedule_retries_and_pools(
     assert tasks["fetch_and_version"]["mapped"] and tasks["fetch_and_version_new"]["mapped"]
     # New documents first: the re-checks of known ones wait for them.
     assert "due_document_batches" in tasks["fetch_and_version_new"]["downstream"]
-    for name in ("discover", "fetch_and_version", "fetch_and_version_new"):
-        assert tasks[name]["pool"] == "policywatch_127_0_0_1"
+    # No pool per host (a pool missing for a new host kept tasks scheduled forever): politeness is
+    # shared by the workers (crawlers.pacing) and the DAG bounds its batches at once.
+    assert all(t["pool"] == "default_pool" for t in tasks.values())
+    assert dag["max_active_tasks"] == 4 and "4 batches at once" in dag["doc_md"]
     assert all(t["retries"] == 3 and t["backoff"] > 1 for t in tasks.values())
     # No task can be held forever by a server that drips its answer (settings.task_timeout_s).
     assert all(t["timeout"] == 55 * 60 for t in tasks.values())
