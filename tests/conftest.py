@@ -71,6 +71,8 @@ def site() -> Iterator[LocalSite]:
 # Whole modules that start Airflow, a browser, or run a workload for seconds per test.
 _MODULE_MARKS = {
     "test_airflow": ("airflow", "slow"),
+    "test_celery_engine": ("airflow", "postgres", "slow"),
+    "test_pacing": ("postgres",),
     "test_web_airflow": ("airflow", "slow"),
     "test_browser": ("browser",),
     "test_browser_triage": ("browser",),
