@@ -4,6 +4,7 @@ Each source DAG reads like the pipeline it runs:
     discover → new_document_batches → fetch_and_version_new (mapped over batches of new documents)
              → due_document_batches → fetch_and_version (mapped over batches of known documents due)
              → detect_changes → queue_alerts ⇒ Asset policywatch://events ⇒ policywatch_deliver
+               (the event only when alerts wait; a quiet run's queue_alerts is skipped)
              → source_health (fails while the source is degraded or down)
 
 New documents go first: their events are committed before any re-check starts. Trigger a run with
@@ -29,6 +30,7 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
+from airflow.sdk.exceptions import AirflowSkipException
 
 from policywatch import tasks
 from policywatch.config import BrokenSource, SourceConfig, load_config
@@ -134,9 +136,19 @@ def build_source_dag(source: SourceConfig) -> Any:
 
         @task(outlets=[EVENTS])
         def queue_alerts(changes: dict[str, Any]) -> dict[str, Any]:
-            return tasks.alert_counts(changes)
+            counts = tasks.alert_counts(changes)
+            if not counts["alerts_pending"]:
+                # No Asset event: policywatch_deliver is not woken for nothing (this shows as skipped).
+                raise AirflowSkipException("no alert waiting to be sent")
+            events = {k: counts.get(k, 0) for k in ("new", "changed", "removed", "restored")}
+            get_current_context()["outlet_events"][EVENTS].extra = {
+                "source_id": source.id,
+                "alerts_pending": counts["alerts_pending"],
+                **events,
+            }
+            return counts
 
-        @task
+        @task(trigger_rule="none_failed")  # also after a quiet run's skipped queue_alerts
         def source_health(changes: dict[str, Any]) -> dict[str, Any]:
             return tasks.check_health(changes, CONFIG_PATH)
 
@@ -198,7 +210,10 @@ def build_broken_source_dag(broken: BrokenSource) -> Any:
 def deliver_dag() -> None:
     @task
     def deliver() -> dict[str, Any]:
-        return tasks.deliver(CONFIG_PATH)
+        report = tasks.deliver(CONFIG_PATH)
+        if not report["alerts_sent"] and not report["pending"] and not report["failed"]:
+            raise AirflowSkipException("nothing pending")  # a quarter-hour's timer with nothing to do
+        return report
 
     deliver()
 

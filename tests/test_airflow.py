@@ -266,8 +266,24 @@ def test_dags_test_end_to_end_on_postgres(
                 for r in conn.execute(select(ChangeEvent.kind, ChangeEvent.url).order_by(ChangeEvent.id))
             ]
 
+    meta = create_engine(airflow_pg)
+
+    def asset_events() -> list[dict]:
+        with meta.connect() as conn:
+            return [
+                json.loads(e) if isinstance(e, str) else e
+                for (e,) in conn.execute(text("SELECT extra FROM asset_event ORDER BY id"))
+            ]
+
+    def queue_alerts_states() -> list[str]:
+        with meta.connect() as conn:
+            query = text("SELECT state FROM task_instance WHERE task_id = 'queue_alerts' ORDER BY start_date")
+            return [s for (s,) in conn.execute(query)]
+
     dags_test()  # baseline: both documents recorded, silently
     assert versions() == 2 and events() == []
+    # Nothing to send: no Asset event wakes policywatch_deliver.
+    assert queue_alerts_states() == ["skipped"] and asset_events() == []
 
     edited = [p.replace("8354", "9000") for p in paras[1:40]]
     assert edited != paras[1:40]
@@ -285,11 +301,14 @@ def test_dags_test_end_to_end_on_postgres(
         ("changed", site.url("/content/1.html")),
         ("new", site.url("/content/3.html")),
     ]
+    [woken] = asset_events()
+    assert woken["alerts_pending"] == 2 and (woken["new"], woken["changed"]) == (1, 1)
 
     site.put("/content/2.html", gov_cn_page("关于推进数据要素市场化配置的通知", paras[40:80], counter=99))
     dags_test()  # only chrome changed: nothing new
     assert versions() == 4 and len(events()) == 2
     store.dispose()
+    meta.dispose()
 
 
 def test_docker_compose_file_is_valid() -> None:
