@@ -8,7 +8,7 @@ that writes them separately with Nagle on stalls a keep-alive client ~40 ms per 
 keep-alive, GET only. Paths: /list/ (every document), /content/<i>.html, /robots.txt (404).
 Control (the benchmark runner's, not a client's): /_bench/change?docs=1,2,3 bumps those documents'
 edition (a change in substance); /_bench/etag?on=1 turns ETag/Last-Modified (and 304s) on or off;
-/_bench/reset; /_bench/stats. Without ETag mode the server ignores conditional headers (as many
+/_bench/reset; /_bench/stats; /_bench/gaps?min=S[&clear=1] (the intervals between requests). Without ETag mode the server ignores conditional headers (as many
 government sites do). The visit counter of every page changes on every visit (page chrome).
 With --noise PROFILE (benchmarks.pages.NOISE_PROFILES) each page also carries that profile's noise,
 drawn anew for each of NOISE_VARIANTS renderings that successive requests go through in turn (so two
@@ -20,10 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import email.utils
+import itertools
 import json
 import random
 import socket
 import sys
+import time
 from datetime import UTC
 from urllib.parse import parse_qs, urlsplit
 
@@ -49,6 +51,8 @@ class BenchSite:
         self.visits = 0
         self.requests = 0
         self.not_modified = 0
+        self.arrivals: list[float] = []  # time.monotonic() of each request that is not a control's
+        self.document_arrivals: list[float] = []  # of the documents' pages only
         for i in range(pages):  # rendered up front: the cold phase measures the client, not this
             self.body(i)
 
@@ -72,6 +76,10 @@ class BenchSite:
         self.requests += 1
         parts = urlsplit(target)
         path = parts.path
+        if not path.startswith("/_bench/"):
+            self.arrivals.append(time.monotonic())
+            if path.startswith("/content/"):
+                self.document_arrivals.append(self.arrivals[-1])
         if path == "/list/":
             return 200, {"Content-Type": "text/html; charset=utf-8"}, self.listing
         if path.startswith("/content/") and path.endswith(".html"):
@@ -109,6 +117,8 @@ class BenchSite:
             self.etag_mode = query.get("on", ["0"])[0] == "1"
         elif command == "reset":
             self.reset()
+        elif command == "gaps":
+            return 200, {"Content-Type": "application/json"}, json.dumps(self.gaps(query)).encode()
         stats = {
             "pages": self.count,
             "requests": self.requests,
@@ -118,6 +128,29 @@ class BenchSite:
             "noise": self.noise,
         }
         return 200, {"Content-Type": "application/json"}, json.dumps(stats).encode()
+
+    def gaps(self, query: dict[str, list[str]]) -> dict[str, object]:
+        """The intervals between requests as this server saw them (politeness, measured here);
+        `min=S`: how many were shorter than S seconds; `clear=1`: start counting afresh."""
+        floor = float(query.get("min", ["0"])[0])
+        times = sorted(self.arrivals)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        result: dict[str, object] = {
+            "requests": len(times),
+            "span_s": round(times[-1] - times[0], 3) if times else 0.0,
+            # First to last document request: the batches' part, without Airflow's task start-up
+            # between the listing (discover) and the first batch.
+            "documents_span_s": round(self.document_arrivals[-1] - self.document_arrivals[0], 3)
+            if self.document_arrivals
+            else 0.0,
+            "min_gap_s": round(min(gaps), 4) if gaps else None,
+            "median_gap_s": round(sorted(gaps)[len(gaps) // 2], 4) if gaps else None,
+            "under_min": sum(1 for g in gaps if g < floor),
+        }
+        if query.get("clear", ["0"])[0] == "1":
+            self.arrivals.clear()
+            self.document_arrivals.clear()
+        return result
 
 
 def _not_modified_since(since: str | None, modified: str) -> bool:

@@ -113,7 +113,9 @@ class CeleryCluster:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # Paused until `unpause`: an unpaused DAG's schedule (catchup off) runs its latest past
+            # cron time at once, so unpausing is what starts a source's first (baseline) cycle.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__FERNET_KEY": secret,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
@@ -226,6 +228,22 @@ class CeleryCluster:
         psutil.wait_procs(tree, timeout=30)
         self.processes[f"killed:{name}"] = proc
 
+    def worker_cpu_s(self) -> float:
+        """CPU seconds the live workers have used so far: their processes and the task processes
+        they have reaped (Airflow's per-task start-up included)."""
+        import psutil
+
+        total = 0.0
+        for name, proc in self.processes.items():
+            if not name.startswith("w") or proc.poll() is not None:
+                continue
+            root = psutil.Process(proc.pid)
+            for p in (root, *root.children(recursive=True)):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    t = p.cpu_times()
+                    total += t.user + t.system + t.children_user + t.children_system
+        return total
+
     def stop(self) -> None:
         for proc in self.processes.values():
             if proc.poll() is None:
@@ -282,6 +300,32 @@ class CeleryCluster:
         if result.returncode != 0:
             raise RuntimeError(f"trigger {dag_id} failed:\n{(result.stdout + result.stderr)[-3000:]}")
         return run_id
+
+    def unpause(self, pattern: str) -> None:
+        """Unpause the DAGs whose id matches the regular expression `pattern`."""
+        result = self.airflow("dags", "unpause", "--treat-dag-id-as-regex", "--yes", pattern)
+        if result.returncode != 0:
+            raise RuntimeError(f"unpause {pattern} failed:\n{(result.stdout + result.stderr)[-3000:]}")
+
+    def first_run(self, dag_id: str, timeout_s: float = 120) -> str:
+        """The run id of the DAG's first run (the scheduled one its unpausing started)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            rows = self.query("SELECT run_id FROM dag_run WHERE dag_id = :d ORDER BY id LIMIT 1", d=dag_id)
+            if rows:
+                return rows[0][0]
+            self.check_alive()
+            time.sleep(1)
+        raise TimeoutError(f"{dag_id} has no run after {timeout_s} s")
+
+    def run_seconds(self, dag_id: str, run_id: str) -> float:
+        """From the run's creation (queued) to its end, by the metadata database's clock."""
+        [(seconds,)] = self.query(
+            "SELECT EXTRACT(EPOCH FROM end_date - queued_at) FROM dag_run WHERE dag_id = :d AND run_id = :r",
+            d=dag_id,
+            r=run_id,
+        )
+        return float(seconds)
 
     def run_state(self, dag_id: str, run_id: str) -> str | None:
         rows = self.query("SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r", d=dag_id, r=run_id)
