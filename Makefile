@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast lint format run bench clean services browser
+.PHONY: setup test test-fast lint format run bench bench-workers clean services browser
 
 setup: $(STAMP)
 
@@ -46,6 +46,11 @@ run: setup
 # `make bench BENCH_ARGS=--quick`: 200 pages, one repetition (a few minutes).
 bench: setup
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# One host, 1,000 documents, 20 ms politeness: the CeleryExecutor with 1, 2 and 4 workers, two noise
+# profiles (about 15 minutes; needs PostgreSQL and Redis: `make services`).
+bench-workers: setup services
+	$(BIN)/python -m benchmarks.workers $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
