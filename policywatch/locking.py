@@ -83,15 +83,18 @@ def source_lock(
 # --- PostgreSQL: advisory lock ----------------------------------------------------------------
 
 
+_TRY_LOCK = {False: "SELECT pg_try_advisory_lock(:key)", True: "SELECT pg_try_advisory_lock_shared(:key)"}
+_UNLOCK = {False: "SELECT pg_advisory_unlock(:key)", True: "SELECT pg_advisory_unlock_shared(:key)"}
+
+
 @contextmanager
 def _advisory_lock(engine: Engine, source_id: str, wait_s: float, shared: bool = False) -> Iterator[None]:
     key = advisory_key(source_id)
-    suffix = "_shared" if shared else ""
     conn = engine.connect()
     try:
         deadline = time.monotonic() + wait_s
         while True:
-            got = conn.execute(text(f"SELECT pg_try_advisory_lock{suffix}(:key)"), {"key": key}).scalar()
+            got = conn.execute(text(_TRY_LOCK[shared]), {"key": key}).scalar()
             conn.commit()  # the lock is the session's; no transaction stays open while we hold it
             if got:
                 break
@@ -101,14 +104,14 @@ def _advisory_lock(engine: Engine, source_id: str, wait_s: float, shared: bool =
         try:
             yield
         finally:
-            _advisory_unlock(conn, key, suffix)
+            _advisory_unlock(conn, key, shared)
     finally:
         conn.close()
 
 
-def _advisory_unlock(conn: Connection, key: int, suffix: str = "") -> None:
+def _advisory_unlock(conn: Connection, key: int, shared: bool = False) -> None:
     try:
-        conn.execute(text(f"SELECT pg_advisory_unlock{suffix}(:key)"), {"key": key})
+        conn.execute(text(_UNLOCK[shared]), {"key": key})
         conn.commit()
     except SQLAlchemyError:
         # The connection is broken (the database went away): the server has dropped the lock with

@@ -40,7 +40,10 @@ class PostgresPacer:
         @event.listens_for(self.engine, "connect")
         def _bounded_turns(dbapi_connection: Any, _record: Any) -> None:
             with contextlib.closing(dbapi_connection.cursor()) as cursor:
-                cursor.execute(f"SET idle_in_transaction_session_timeout = {int(idle_in_turn_s) * 1000}")
+                cursor.execute(
+                    "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+                    (str(int(idle_in_turn_s) * 1000),),
+                )
             dbapi_connection.commit()
 
         self._known: set[str] = set()
