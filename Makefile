@@ -4,15 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast lint format run bench bench-workers clean services browser
+.PHONY: setup lock test test-fast lint format run bench bench-workers clean services browser
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt: the exact versions CI tested (reproducible installs; `make lock` renews it).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,airflow,celery]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,airflow,celery]'
 	touch $(STAMP)
+
+# Resolve pyproject.toml's ranges afresh in a new venv and pin the result in constraints.txt.
+lock:
+	rm -rf $(VENV).lock && $(PYTHON) -m venv $(VENV).lock
+	$(VENV).lock/bin/python -m pip install --quiet --upgrade pip
+	$(VENV).lock/bin/python -m pip install --quiet -e '.[dev,airflow,celery]'
+	{ sed -n '1,/^# pyproject/p' constraints.txt; $(VENV).lock/bin/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf $(VENV).lock
 
 services:
 	scripts/ensure-services.sh
