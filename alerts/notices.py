@@ -86,7 +86,7 @@ class FailureNotifier:
     """An Airflow `on_failure_callback` that mails the operators through PolicyWatch's SMTP path.
 
     Replaces Airflow's SmtpNotifier, which read the `smtp_default` connection on its own terms.
-    Settings come from policywatch.tasks.smtp_settings (POLICYWATCH_SMTP_URL, else the connection
+    Settings come from alerts.smtp.configured_settings (POLICYWATCH_SMTP_URL, else the connection
     POLICYWATCH_SMTP_CONN_ID names), the same as alert delivery.
     """
 
@@ -105,7 +105,7 @@ class FailureNotifier:
 
         settings_of = self._settings
         if settings_of is None:
-            from policywatch.tasks import smtp_settings as settings_of
+            from alerts.smtp import configured_settings as settings_of
         ti = context.get("ti") or context.get("task_instance")
         dag = context.get("dag")
         dag_id = getattr(dag, "dag_id", None) or getattr(ti, "dag_id", "?")

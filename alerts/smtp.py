@@ -206,6 +206,20 @@ def settings_from_airflow_connection(
     )
 
 
+def configured_settings() -> SmtpSettings | None:
+    """POLICYWATCH_SMTP_URL if set; else, under Airflow, the connection POLICYWATCH_SMTP_CONN_ID
+    names (read as Airflow reads it); else None."""
+    settings = settings_from_env()
+    conn_id = os.environ.get("POLICYWATCH_SMTP_CONN_ID")
+    if settings is None and conn_id:
+        from airflow.sdk import BaseHook
+
+        settings = settings_from_airflow_connection(
+            BaseHook.get_connection(conn_id), mail_from=os.environ.get("POLICYWATCH_MAIL_FROM")
+        )
+    return settings
+
+
 class SmtpMailer:
     """One SMTP session: `with SmtpMailer(settings) as mailer: mailer.send(message, [rcpt])`."""
 

@@ -354,10 +354,11 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from crawlers import canonical_url
     from storage.queries import document_history
 
     with _read_session() as session:
-        data = document_history(session, args.ref)
+        data = document_history(session, args.ref, canonical_url)
     if data is None:
         raise RunError(f"no document {args.ref!r}")
     if args.json:
@@ -515,7 +516,7 @@ def cmd_reextract(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from storage.search import SearchQuery, search
+    from policywatch.search import SearchQuery, search
 
     query = SearchQuery(
         text=args.query,

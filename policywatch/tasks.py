@@ -274,20 +274,10 @@ def alert_counts(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def smtp_settings() -> Any:
-    """POLICYWATCH_SMTP_URL if set; else, under Airflow, the connection POLICYWATCH_SMTP_CONN_ID names."""
-    import os
+    """The SMTP settings of alerts and notices (alerts.smtp.configured_settings)."""
+    from alerts.smtp import configured_settings
 
-    from alerts import settings_from_airflow_connection, settings_from_env
-
-    settings = settings_from_env()
-    conn_id = os.environ.get("POLICYWATCH_SMTP_CONN_ID")
-    if settings is None and conn_id:
-        from airflow.sdk import BaseHook
-
-        settings = settings_from_airflow_connection(
-            BaseHook.get_connection(conn_id), mail_from=os.environ.get("POLICYWATCH_MAIL_FROM")
-        )
-    return settings
+    return configured_settings()
 
 
 def deliver(config_path: str | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ limit/offset; callers that need "is there a next page" ask for one row more than
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -123,15 +124,16 @@ def filtered_changes(
     return [event_json(e) for e in session.scalars(query)]
 
 
-def find_document(session: Session, ref: str) -> Document | None:
-    """A document by id, by URL (current or former), or by canonical URL."""
+def find_document(
+    session: Session, ref: str, canonical: Callable[[str], str] | None = None
+) -> Document | None:
+    """A document by id, by URL (current or former), or by that URL made `canonical` (the fetch
+    stage's crawlers.canonical_url: the store knows no URL rules of its own)."""
     if ref.isdigit():
         return session.get(Document, int(ref))
     doc = document_for_url(session, ref)
-    if doc is None:
-        from crawlers import canonical_url
-
-        doc = document_for_url(session, canonical_url(ref))
+    if doc is None and canonical is not None:
+        doc = document_for_url(session, canonical(ref))
     return doc
 
 
@@ -190,9 +192,11 @@ def _version_rows(session: Session, document_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def document_history(session: Session, ref: str) -> dict[str, Any] | None:
+def document_history(
+    session: Session, ref: str, canonical: Callable[[str], str] | None = None
+) -> dict[str, Any] | None:
     """CONTRACT.md `history --json`: the document and its versions, oldest first."""
-    doc = find_document(session, ref)
+    doc = find_document(session, ref, canonical)
     if doc is None:
         return None
     return {
@@ -311,7 +315,7 @@ def _current_versions() -> Any:
     )
 
 
-def _search_rows(
+def search_rows(
     session: Session, needle: str, limit: int, offset: int
 ) -> list[tuple[Document, DocumentVersion]]:
     dialect = session.get_bind().dialect.name
@@ -354,28 +358,6 @@ def _search_rows(
         .offset(offset)
     )
     return [(d, v) for d, v in session.execute(query)]
-
-
-def search_documents(session: Session, query: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """Documents whose current normalised text or title contains `query` (NFKC, so widths match),
-    the most recently changed first."""
-    from extraction import normalise_text
-
-    needle = normalise_text(query)
-    if not needle:
-        return []
-    results = []
-    for doc, version in _search_rows(session, needle, limit, offset):
-        results.append(
-            {
-                "document_id": doc.id,
-                "url": doc.url,
-                "title": version.title,
-                "version_id": version.id,
-                "snippet": snippet(version.normalized_text, needle) or version.title,
-            }
-        )
-    return results
 
 
 def find_needle(text: str, needle: str) -> int:

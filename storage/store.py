@@ -14,7 +14,6 @@ from typing import Protocol
 from sqlalchemy import Integer, String, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from extraction.content import EXTRACTOR_REVISION
 from storage.models import (
     ChangeEvent,
     Document,
@@ -279,7 +278,7 @@ def record_content(
     encoding: str | None,
     same_document: Callable[[Session, str, Content], Document | None] | None = None,
     page_fingerprint: str | None = None,
-    extractor_revision: str = EXTRACTOR_REVISION,
+    extractor_revision: str | None = None,
     attachment_of: int | None = None,
 ) -> ContentOutcome:
     """Record an extracted page: a new document, a new version, or the current version seen again.
@@ -287,7 +286,8 @@ def record_content(
     `same_document` finds the known document a page at an unknown URL is (a move: the caller's
     notion of identity, e.g. the same 发文字号 and title); the storage layer has none of its own.
     `page_fingerprint`: the page's (extraction.equivalence), kept for the next fetch's fast path.
-    `extractor_revision`: the extractor that read `content` (stored with a new version).
+    `extractor_revision`: the extractor that read `content` (stored with a new version; the caller's
+    extraction.content.EXTRACTOR_REVISION for a page: storage knows no extractor).
     `attachment_of`: a new document is a file linked from the body of this page (document id).
     """
     now = fetch.fetched_at or utcnow()

@@ -13,9 +13,10 @@ from extraction.document import extract_document, is_attachment_url
 from policywatch.classify import diff_versions
 from policywatch.config import parse_config
 from policywatch.pipeline import run_cycle
+from policywatch.search import search_documents
 from storage.db import ensure_schema, make_engine, session_factory
 from storage.models import ChangeEvent, Document, DocumentVersion
-from storage.queries import list_changes, search_documents
+from storage.queries import list_changes
 from tests.support.site import LocalSite
 from tests.test_attachment_files import PARAGRAPHS, make_docx, make_ofd, make_pdf, make_xlsx
 

@@ -39,9 +39,9 @@ from policywatch.cli import as_published
 from policywatch.config import Config, parse_config
 from policywatch.pipeline import run_cycle
 from policywatch.reextract import reextract, unpack_text
+from policywatch.search import search_documents
 from storage.db import current_revisions, head_revisions, make_engine, session_factory
 from storage.models import ChangeEvent, Document, DocumentVersion, MinhashBand, VersionReextraction
-from storage.queries import search_documents
 from storage.store import load_raw
 from tests.support.site import LocalSite
 

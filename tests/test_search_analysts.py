@@ -15,8 +15,8 @@ from demosite.pages import gov_cn_page, provincial_page
 from policywatch.cli import main
 from policywatch.config import parse_config
 from policywatch.pipeline import run_cycle
+from policywatch.search import SearchQuery, search
 from storage.db import make_engine, session_factory
-from storage.search import SearchQuery, search
 from tests.support.site import LocalSite
 from web.app import create_app
 
@@ -202,10 +202,10 @@ def test_web_page_api_and_cli(
 def test_a_common_phrase_is_ranked_newest_first_without_reading_every_text(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import storage.search
+    import policywatch.search
 
     counted = [h["document_id"] for h in _search(store, text="数据")]
-    monkeypatch.setattr(storage.search, "COUNTED_TEXTS", 0)  # as if thousands of texts held it
+    monkeypatch.setattr(policywatch.search, "COUNTED_TEXTS", 0)  # as if thousands of texts held it
     newest_first = _search(store, text="数据")
     assert sorted(h["document_id"] for h in newest_first) == sorted(counted)  # the same documents
     texts = [h for h in newest_first if h["match"] == "text"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, delete, text
 
+from policywatch.search import search_documents
 from storage.db import make_engine, session_factory, upgrade
 from storage.models import Document, DocumentVersion, Source
-from storage.queries import search_documents
 from storage.search_index import PENDING_TABLE, index_pending_versions
 from tests.support.site import LocalSite
 

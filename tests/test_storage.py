@@ -82,9 +82,9 @@ def test_0007_indexes_the_old_versions_of_an_existing_store(tmp_path) -> None:  
 
     from sqlalchemy import text
 
+    from policywatch.search import search_documents
     from storage.db import session_factory
     from storage.models import Document, DocumentVersion, Source
-    from storage.queries import search_documents
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     upgrade(engine, "0003_search")

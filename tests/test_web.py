@@ -336,8 +336,8 @@ def test_csv_and_json_exports_of_changes_and_history(client: TestClient, world: 
 
 
 def test_search_finds_current_versions_only(client: TestClient, world: WebWorld) -> None:
+    from policywatch.search import search_documents
     from storage.db import session_factory
-    from storage.queries import search_documents
 
     engine = make_engine(world.url)
     with engine.connect() as conn:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from crawlers import canonical_url
 from storage.models import Document
 from storage.queries import (
     changes_per_day,
@@ -190,7 +191,7 @@ def api_history(session: SessionDep, document_id: DocumentId) -> dict[str, Any]:
 def api_history_by_ref(
     session: SessionDep, ref: Annotated[str, Query(description="URL or id")]
 ) -> dict[str, Any]:
-    history = document_history(session, document_ref(ref))
+    history = document_history(session, document_ref(ref), canonical_url)
     if history is None:
         raise HTTPException(status_code=404, detail=f"no document {ref!r}")
     return history

@@ -11,9 +11,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from crawlers import canonical_url
+from policywatch.search import canonical_number, documents_numbered
 from storage.models import Document, DocumentVersion
 from storage.queries import find_document
-from storage.search import canonical_number, documents_numbered
 from web.deps import SessionDep
 from web.links import href
 from web.pages import render
@@ -37,7 +38,7 @@ def resolve_document(session: Session, ref: str) -> Document | None:
         docs.sort(key=lambda d: (d.republished_of_id is not None, d.status != "active", d.id))
         if docs:
             return docs[0]
-    return find_document(session, ref)
+    return find_document(session, ref, canonical_url)
 
 
 def _version(session: Session, doc: Document | None, version_id: int | None, side: str) -> int:

@@ -1,4 +1,4 @@
-"""Search: the HTML page /search and the JSON /api/search, over storage.search (发文字号 in any
+"""Search: the HTML page /search and the JSON /api/search, over policywatch.search (发文字号 in any
 bracket form and number prefixes, issuer, title, text; filters; a history switch over every version;
 ranked hits that say whether a document was removed)."""
 
@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
+from policywatch.search import SearchQuery, search
 from storage.queries import list_sources
-from storage.search import SearchQuery, search
 from web.deps import PageDep, SessionDep
 from web.highlight import mark_hits
 from web.links import href

@@ -2,7 +2,7 @@
 
 Searching "国家数据局" compared every current version's issuer, and on SQLite that meant reading each
 version row past its long text columns (issuer comes after them): 20 ms at 10,000 documents. The
-index is covering for storage.search (issuer and the version id), so a LIKE scans it alone. Like the
+index is covering for policywatch.search (issuer and the version id), so a LIKE scans it alone. Like the
 other search indexes it is not in the models (storage.queries.SEARCH_INDEXES).
 
 Revision ID: 0019_issuer_index

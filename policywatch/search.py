@@ -34,6 +34,7 @@ from storage.queries import (
     _fts_phrase,
     _has_fts,
     iso,
+    search_rows,
     snippet,
 )
 from storage.search_index import index_pending_versions
@@ -131,7 +132,7 @@ def _text_versions(session: Session, needle: str, history: bool) -> list[int]:
         fts = table(FTS_TABLE, column("rowid"))
         query = select(fts.c.rowid).where(text(f"{FTS_TABLE} MATCH :phrase"))
         if not history:
-            # "+ 0": see storage.queries._search_rows (the phrase query runs once, not per version).
+            # "+ 0": see storage.queries.search_rows (the phrase query runs once, not per version).
             current = select(Document.current_version_id).where(Document.current_version_id.is_not(None))
             query = query.where((fts.c.rowid + 0).in_(current))
         query = query.order_by(fts.c.rowid.desc()).limit(MAX_CANDIDATES)
@@ -304,3 +305,23 @@ def _history(session: Session, doc: Document, with_needle: list[int]) -> dict[st
         later = [v for v in versions if v.id > last]
         gone_since = iso(later[0].first_seen_at) if later else None
     return {"versions": rows, "in_current": doc.current_version_id in holding, "gone_since": gone_since}
+
+
+def search_documents(session: Session, query: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """Documents whose current normalised text or title contains `query` (NFKC, so widths match),
+    the most recently changed first."""
+    needle = normalise_text(query)
+    if not needle:
+        return []
+    results = []
+    for doc, version in search_rows(session, needle, limit, offset):
+        results.append(
+            {
+                "document_id": doc.id,
+                "url": doc.url,
+                "title": version.title,
+                "version_id": version.id,
+                "snippet": snippet(version.normalized_text, needle) or version.title,
+            }
+        )
+    return results
