@@ -1,4 +1,4 @@
-"""PolicyWatch DAGs: one per configured source, alert delivery, and the daily digest.
+"""PolicyWatch's source DAGs: one per configured source (delivery and digests: policywatch_alerts.py).
 
 Each source DAG reads like the pipeline it runs:
     discover → new_document_batches → fetch_and_version_new (mapped over batches of new documents)
@@ -11,20 +11,18 @@ New documents go first: their events are committed before any re-check starts. T
 the parameter `full: true` to re-check every known document of the source, due or not.
 
 The work is done by plain functions in policywatch.tasks, the same code as the `policywatch` CLI.
-A broken configuration raises here, so it shows as this file's import error in the Airflow UI.
+A broken source entry becomes a paused DAG showing its error; broken settings, subscribers or YAML
+raise here, as this file's import error in the Airflow UI (the alert DAGs, in their own file, stay).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import (
     Asset,
-    AssetOrTimeSchedule,
-    CronTriggerTimetable,
     Param,
     dag,
     get_current_context,
@@ -32,57 +30,15 @@ from airflow.sdk import (
 )
 from airflow.sdk.exceptions import AirflowSkipException
 
-from policywatch import tasks
 from policywatch.config import BrokenSource, SourceConfig, load_config
+from policywatch.dag_support import EVENTS_URI, START, default_args
 
 CONFIG_PATH = os.environ.get("POLICYWATCH_CONFIG") or None
 # Lenient: a source whose entry is invalid becomes a paused DAG that shows its error (key and line)
 # instead of an import error of the whole file, which would hide every source, delivery and digest.
 CONFIG = load_config(CONFIG_PATH, lenient=True)
-EVENTS = Asset("policywatch://events")
-START = datetime(2026, 1, 1, tzinfo=UTC)
+EVENTS = Asset(EVENTS_URI)
 BATCHES_AT_ONCE = 4
-
-
-def operator_notifier() -> Any:
-    """Mail the operators when a task has failed after its retries (needs POLICYWATCH_OPERATOR_EMAILS),
-    through the alerts' SMTP path (POLICYWATCH_SMTP_URL, else smtp_default read as Airflow reads it),
-    recorded on the web app's Mail page."""
-    from alerts.notices import FailureNotifier, operator_emails
-
-    emails = operator_emails()
-    return FailureNotifier(emails) if emails else None
-
-
-def default_args() -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "owner": "policywatch",
-        "retries": 3,
-        "retry_delay": timedelta(seconds=CONFIG.settings.task_retry_delay_s),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=30),
-        # A backstop: a hostile server can hold a task no longer than this (settings.task_timeout_s).
-        "execution_timeout": timedelta(seconds=CONFIG.settings.task_timeout_s),
-    }
-    notifier = operator_notifier()
-    if notifier is not None:
-        args["on_failure_callback"] = UnlessDegraded(notifier)
-    return args
-
-
-class UnlessDegraded:
-    """The operators' mail for a failed task, except a degraded source's: that one has its own
-    notices (policywatch.health), one when it degrades and one when it recovers, not one per run."""
-
-    def __init__(self, notifier: Any) -> None:
-        self.notifier = notifier
-
-    def __call__(self, context: Any) -> None:
-        from policywatch.health import SourceDegraded
-
-        if isinstance(context.get("exception"), SourceDegraded):
-            return
-        self.notifier(context)
 
 
 def source_doc(source: SourceConfig) -> str:
@@ -99,6 +55,7 @@ def source_doc(source: SourceConfig) -> str:
 def build_source_dag(source: SourceConfig) -> Any:
     @dag(
         dag_id=f"policywatch_{source.id}",
+        dag_display_name=f"{source.name} ({source.id})",
         schedule=source.schedule,
         start_date=START,
         catchup=False,
@@ -106,7 +63,7 @@ def build_source_dag(source: SourceConfig) -> Any:
         # No pool per host: the host's politeness is shared by every worker (crawlers.pacing), and
         # this bounds how many worker slots one source's batches take while they wait their turns.
         max_active_tasks=BATCHES_AT_ONCE,
-        default_args=default_args(),
+        default_args=default_args(CONFIG.settings),
         doc_md=source_doc(source),
         tags=["policywatch", "source"],
         params={"full": Param(False, type="boolean", description="re-check every known document")},
@@ -115,6 +72,8 @@ def build_source_dag(source: SourceConfig) -> Any:
         @task
         def discover() -> dict[str, Any]:
             full = bool(get_current_context()["params"].get("full", False))
+            from policywatch import tasks  # in the task: parsing the file stays cheap
+
             return tasks.discover_source(source.id, CONFIG_PATH, full=full)
 
         @task
@@ -126,16 +85,27 @@ def build_source_dag(source: SourceConfig) -> Any:
         def due_document_batches(plan: dict[str, Any]) -> list[dict[str, Any]]:
             return plan["due_batches"]
 
-        @task
+        @task(map_index_template="{{ batch_label }}")
         def fetch_and_version(batch: dict[str, Any]) -> dict[str, Any]:
+            from policywatch import tasks
+
+            targets = batch["targets"]
+            label = f"{len(targets)} document{'' if len(targets) == 1 else 's'}"
+            if targets:
+                label += f" from {targets[0].get('url', '')}"
+            get_current_context()["batch_label"] = label  # type: ignore[typeddict-unknown-key]
             return tasks.process_batch(batch, CONFIG_PATH)
 
         @task(trigger_rule="none_failed")
         def detect_changes(plan: dict[str, Any], fresh: list[dict], due: list[dict]) -> dict[str, Any]:
+            from policywatch import tasks
+
             return tasks.finish(plan, [*fresh, *due], CONFIG_PATH)
 
         @task(outlets=[EVENTS])
         def queue_alerts(changes: dict[str, Any]) -> dict[str, Any]:
+            from policywatch import tasks
+
             counts = tasks.alert_counts(changes)
             if not counts["alerts_pending"]:
                 # No Asset event: policywatch_deliver is not woken for nothing (this shows as skipped).
@@ -150,6 +120,8 @@ def build_source_dag(source: SourceConfig) -> Any:
 
         @task(trigger_rule="none_failed")  # also after a quiet run's skipped queue_alerts
         def source_health(changes: dict[str, Any]) -> dict[str, Any]:
+            from policywatch import tasks
+
             return tasks.check_health(changes, CONFIG_PATH)
 
         plan = discover()
@@ -191,54 +163,7 @@ def build_broken_source_dag(broken: BrokenSource) -> Any:
     return broken_source_dag()
 
 
-@dag(
-    dag_id="policywatch_deliver",
-    # After every source run that recorded events, and every 15 minutes: a refused alert's next try
-    # (alerts.outbox.REFUSAL_BACKOFF) and the pending-alert alarm need no new event to come round.
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("*/15 * * * *", timezone="UTC"), assets=[EVENTS]
-    ),
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    doc_md="Sends the pending alert e-mails whenever a source DAG has recorded events, and every 15 "
-    "minutes (refused messages are retried for hours); red while alerts wait longer than "
-    "POLICYWATCH_ALERT_PENDING_ALARM_HOURS (6).",
-    tags=["policywatch", "alerts"],
-)
-def deliver_dag() -> None:
-    @task
-    def deliver() -> dict[str, Any]:
-        report = tasks.deliver(CONFIG_PATH)
-        if not report["alerts_sent"] and not report["pending"] and not report["failed"]:
-            raise AirflowSkipException("nothing pending")  # a quarter-hour's timer with nothing to do
-        return report
-
-    deliver()
-
-
-@dag(
-    dag_id="policywatch_digest",
-    schedule="@hourly",  # each subscriber's digest goes at their local hour, once a local day
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    doc_md="Sends the digests that are due (each subscriber's local hour, once a local day).",
-    tags=["policywatch", "alerts"],
-)
-def digest_dag() -> None:
-    @task
-    def digest() -> dict[str, Any]:
-        return tasks.digest(CONFIG_PATH)
-
-    digest()
-
-
 for _source in CONFIG.sources:
     globals()[f"policywatch_{_source.id}"] = build_source_dag(_source)
 for _broken in CONFIG.broken:
     globals()[f"policywatch_broken_{_broken.index}"] = build_broken_source_dag(_broken)
-deliver_dag()
-digest_dag()

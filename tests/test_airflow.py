@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,12 +37,13 @@ for dag_id, dag in bag.dags.items():
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
         "max_active_tasks": dag.max_active_tasks,
+        "display_name": dag.dag_display_name,
         "doc_md": dag.doc_md,
         "description": dag.description,
         "paused_upon_creation": dag.is_paused_upon_creation,
         "tasks": {{t.task_id: {{"retries": t.retries, "pool": t.pool, "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None, "backoff": t.retry_exponential_backoff,
                    "downstream": sorted(t.downstream_task_ids), "mapped": bool(getattr(t, "is_mapped", False)) or type(t).__name__ == "MappedOperator",
-                   "outlets": [getattr(o, "uri", str(o)) for o in t.outlets],
+                   "outlets": [getattr(o, "uri", str(o)) for o in t.outlets], "map_index_template": getattr(t, "map_index_template", None),
                    "on_failure": [type(c).__name__ for c in (t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback] if t.on_failure_callback else [])]}}
                   for t in dag.tasks}},
     }}
@@ -148,6 +150,9 @@ def test_generated_dags_have_their_tasks_schedule_retries_and_limits(
     # shared by the workers (crawlers.pacing) and the DAG bounds its batches at once.
     assert all(t["pool"] == "default_pool" for t in tasks.values())
     assert dag["max_active_tasks"] == 4 and "4 batches at once" in dag["doc_md"]
+    # Operators see the source's name, and each batch by its size and first URL (see the e2e test).
+    assert dag["display_name"] == "本地政府网 数字经济 (local-gov)"
+    assert tasks["fetch_and_version"]["map_index_template"] == "{{ batch_label }}"
     assert all(t["retries"] == 3 and t["backoff"] > 1 for t in tasks.values())
     # No task can be held forever by a server that drips its answer (settings.task_timeout_s).
     assert all(t["timeout"] == 55 * 60 for t in tasks.values())
@@ -204,6 +209,8 @@ def test_broken_settings_are_an_import_error_naming_the_key(
     assert len(errors) == 1, result.stdout + result.stderr[-2000:]
     assert "settings.colour" in errors[0]["error"]
     assert errors[0]["filepath"].endswith("policywatch_dags.py")
+    # The alert DAGs live in a file of their own: queued alerts still go out.
+    assert {"policywatch_deliver", "policywatch_digest"} <= set(dag_shapes(env)["dags"])
 
 
 @pytest.fixture
@@ -303,6 +310,15 @@ def test_dags_test_end_to_end_on_postgres(
     ]
     [woken] = asset_events()
     assert woken["alerts_pending"] == 2 and (woken["new"], woken["changed"]) == (1, 1)
+    with meta.connect() as conn:
+        labels = {
+            label
+            for (label,) in conn.execute(
+                text("SELECT rendered_map_index FROM task_instance WHERE task_id LIKE 'fetch_and_version%'")
+            )
+        }
+    batch_label = re.compile(r"\d+ documents? from http://127\.0\.0\.1:\d+/content/\d\.html")
+    assert any(batch_label.fullmatch(label or "") for label in labels), labels
 
     site.put("/content/2.html", gov_cn_page("关于推进数据要素市场化配置的通知", paras[40:80], counter=99))
     dags_test()  # only chrome changed: nothing new
