@@ -113,10 +113,17 @@ class FailureNotifier:
         tries = getattr(ti, "try_number", "?")
         error = " ".join(str(context.get("exception") or "").split())[:2000]
         log_url = getattr(ti, "log_url", "") or ""
-        subject = f"{dag_id}: {task_id} failed"
-        text = (
-            f"DAG {dag_id}, task {task_id} failed after {tries} tries.\n\nError: {error}\n\nLog: {log_url}\n"
-        )
+        if "exception" not in context and "reason" in context:
+            # A DAG's callback: once per failed run, however many of its mapped batches failed.
+            reason = " ".join(str(context.get("reason") or "").split())[:500]
+            subject = f"{dag_id}: run failed"
+            text = (
+                f"DAG {dag_id}, run {context.get('run_id', '?')} failed ({reason}); the last task to end "
+                f"was {task_id}.\n\nLog: {log_url}\n"
+            )
+        else:
+            subject = f"{dag_id}: {task_id} failed"
+            text = f"DAG {dag_id}, task {task_id} failed after {tries} tries.\n\nError: {error}\n\nLog: {log_url}\n"
         engine = make_engine()
         try:
             return send_notice(engine, settings_of(), self.to, subject, text)

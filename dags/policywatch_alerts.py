@@ -15,7 +15,7 @@ from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, t
 from airflow.sdk.exceptions import AirflowSkipException
 
 from policywatch.config import ConfigError, Settings, load_config
-from policywatch.dag_support import EVENTS_URI, START, default_args
+from policywatch.dag_support import EVENTS_URI, START, default_args, run_failure_callback
 
 CONFIG_PATH = os.environ.get("POLICYWATCH_CONFIG") or None
 try:
@@ -38,6 +38,7 @@ EVENTS = Asset(EVENTS_URI)
     catchup=False,
     max_active_runs=1,
     default_args=default_args(SETTINGS),
+    on_failure_callback=run_failure_callback(),
     doc_md="Sends the pending alert e-mails whenever a source DAG has queued alerts, and every 15 "
     "minutes (refused messages are retried for hours; a run with nothing pending is skipped); red "
     "while alerts wait longer than POLICYWATCH_ALERT_PENDING_ALARM_HOURS (6).",
@@ -64,6 +65,7 @@ def deliver_dag() -> None:
     catchup=False,
     max_active_runs=1,
     default_args=default_args(SETTINGS),
+    on_failure_callback=run_failure_callback(),
     doc_md="Sends the digests that are due (each subscriber's local hour, once a local day).",
     tags=["policywatch", "alerts"],
 )

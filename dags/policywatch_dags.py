@@ -31,7 +31,7 @@ from airflow.sdk import (
 from airflow.sdk.exceptions import AirflowSkipException
 
 from policywatch.config import BrokenSource, SourceConfig, load_config
-from policywatch.dag_support import EVENTS_URI, START, default_args
+from policywatch.dag_support import EVENTS_URI, START, default_args, run_failure_callback
 
 CONFIG_PATH = os.environ.get("POLICYWATCH_CONFIG") or None
 # Lenient: a source whose entry is invalid becomes a paused DAG that shows its error (key and line)
@@ -64,6 +64,7 @@ def build_source_dag(source: SourceConfig) -> Any:
         # this bounds how many worker slots one source's batches take while they wait their turns.
         max_active_tasks=BATCHES_AT_ONCE,
         default_args=default_args(CONFIG.settings),
+        on_failure_callback=run_failure_callback(),
         doc_md=source_doc(source),
         tags=["policywatch", "source"],
         params={"full": Param(False, type="boolean", description="re-check every known document")},

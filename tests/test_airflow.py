@@ -38,6 +38,7 @@ for dag_id, dag in bag.dags.items():
         "max_active_runs": dag.max_active_runs,
         "max_active_tasks": dag.max_active_tasks,
         "display_name": dag.dag_display_name,
+        "on_failure": [type(c).__name__ for c in (dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback] if dag.on_failure_callback else [])],
         "doc_md": dag.doc_md,
         "description": dag.description,
         "paused_upon_creation": dag.is_paused_upon_creation,
@@ -158,7 +159,9 @@ def test_generated_dags_have_their_tasks_schedule_retries_and_limits(
     assert all(t["timeout"] == 55 * 60 for t in tasks.values())
     # A task that fails after its retries e-mails the operators.
     # (but a degraded source's red run: its own notices say so once, policywatch.health).
-    assert all(t["on_failure"] == ["UnlessDegraded"] for t in tasks.values())
+    # once per failed run, not once per failed mapped batch.
+    assert dag["on_failure"] == ["UnlessDegraded"] and all(t["on_failure"] == [] for t in tasks.values())
+    assert shapes["dags"]["policywatch_deliver"]["on_failure"] == ["UnlessDegraded"]
     assert [o.rstrip("/") for o in tasks["queue_alerts"]["outlets"]] == ["policywatch://events"]
     assert "fetch_and_version_new" in tasks["new_document_batches"]["downstream"]
     deliver = shapes["dags"]["policywatch_deliver"]

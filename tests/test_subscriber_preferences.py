@@ -630,6 +630,30 @@ def test_a_task_failure_notice_goes_through_the_alerts_path_and_is_recorded(
     smtp.start()
 
 
+def test_a_failed_run_is_one_notice_and_a_degraded_sources_run_none(
+    world: AlertWorld, smtp: SmtpServer
+) -> None:
+    """The DAGs' callback (policywatch.dag_support): Airflow calls it once per failed run, with the
+    last task instance and a reason, however many mapped batches failed."""
+    from types import SimpleNamespace
+
+    from alerts.notices import FailureNotifier
+    from policywatch.dag_support import UnlessDegraded
+    from storage.db import ensure_schema
+
+    ensure_schema(world.engine)
+    callback = UnlessDegraded(FailureNotifier(["ops@example.org"], settings=settings_from_env))
+    batch = SimpleNamespace(dag_id="policywatch_demo", task_id="fetch_and_version", try_number=4, log_url="")
+    callback({"ti": batch, "run_id": "scheduled__2026-12-04", "reason": "task_failure"})
+    [mail] = smtp.messages
+    assert mail.header("Subject") == "[PolicyWatch] policywatch_demo: run failed"
+    assert "scheduled__2026-12-04" in mail.part("plain") and "fetch_and_version" in mail.part("plain")
+    # A run that ends red on its health check: the source is degraded, which has notices of its own.
+    health = SimpleNamespace(dag_id="policywatch_demo", task_id="source_health", try_number=1, log_url="")
+    callback({"ti": health, "run_id": "scheduled__2026-12-05", "reason": "task_failure"})
+    assert len(smtp.messages) == 1
+
+
 def test_operator_pages_answer_only_on_loopback_or_behind_the_airflow_login(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
