@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.site import LocalSite
+from tests.support.smtp import SmtpServer
 
 PG_ADMIN_URL = os.environ.get("POLICYWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -64,6 +65,17 @@ def site() -> Iterator[LocalSite]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd); modules that also set the environment have their own."""
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # --- markers: what `make test-fast` leaves out (`make test` runs everything) -------------------------

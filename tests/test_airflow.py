@@ -217,16 +217,6 @@ def test_broken_settings_are_an_import_error_naming_the_key(
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def airflow_pg(pg_database: str) -> Iterator[str]:
     """A PostgreSQL database for Airflow's metadata (the version store uses pg_database)."""
     name = f"pw_airflow_{uuid.uuid4().hex[:8]}"

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from demosite.pages import corpus_paragraphs, gov_cn_page
@@ -67,16 +65,6 @@ def publish(site: LocalSite, count: int, delay_s: float = 0.0) -> list[str]:
         body = gov_cn_page(titles[n], paras[n * 10 : (n + 1) * 10])
         site.pages[path] = Page(body=body.encode("utf-8"), delay_s=delay_s if n else 0.0)
     return paths
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def wait_until(condition, timeout_s: float, what: str, cluster: CeleryCluster) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -96,15 +97,17 @@ def test_a_process_killed_during_its_turn_does_not_stall_the_host(
     else:
         target = request.getfixturevalue("pg_store")
         pacer = PostgresPacer(target)
-    holder = _spawn("file" if kind == "file" else "postgres", target, "30", "hold")
+    worker_kind = "file" if kind == "file" else "postgres"
+    holder = _spawn(worker_kind, target, "30", "hold")
+    waiter: subprocess.Popen[str] | None = None
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        # While the holder lives, the host's turn is not ours.
         started = time.monotonic()
-        waiter = _spawn("file" if kind == "file" else "postgres", target, "0.01", "hold")
-        time.sleep(1.0)
-        assert waiter.poll() is None
+        waiter = _spawn(worker_kind, target, "0.01", "hold")
         assert waiter.stdout is not None
+        # While the holder lives, the host's turn is not the waiter's: it prints nothing.
+        readable, _, _ = select.select([waiter.stdout], [], [], 1.5)
+        assert readable == [] and waiter.poll() is None
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=10)
         # Killed mid-turn: the kernel (flock) or the server (a closed connection) gives the turn back.
@@ -115,9 +118,10 @@ def test_a_process_killed_during_its_turn_does_not_stall_the_host(
         with pacer.turn("127.0.0.1", 0.01):
             pass
     finally:
-        for proc in (holder,):
-            if proc.poll() is None:
+        for proc in (holder, waiter):
+            if proc is not None and proc.poll() is None:
                 proc.kill()
+                proc.wait(timeout=10)
         pacer.close()
 
 
