@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from .normalise import content_hash, normalise_paragraphs
+from .normalise import hash_normalised, normalise_paragraphs, normalise_text
 
 # Which extractor produced a text: stored with every version (so history says which extractor read
 # it), part of every page fingerprint (extraction.equivalence), and what `policywatch reextract`
@@ -43,7 +43,7 @@ class ExtractedDocument:
     @cached_property
     def content_hash(self) -> str:
         """sha256 over the normalised title and paragraphs (see extraction.normalise.content_hash)."""
-        return content_hash(self.title, self.paragraphs)
+        return hash_normalised(normalise_text(self.title), self.normalised_paragraphs)
 
     @property
     def text(self) -> str:

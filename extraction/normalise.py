@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["content_hash", "fold_whitespace", "normalise_paragraphs", "normalise_text"]
+__all__ = ["content_hash", "fold_whitespace", "hash_normalised", "normalise_paragraphs", "normalise_text"]
 
 # Invisible characters that carry no text: deleted (not turned into a space), so "5\u200bG" == "5G".
 # Control characters (C0 but the whitespace ones, DEL, C1 but NEL) and bidirectional overrides /
@@ -139,5 +139,11 @@ def normalise_paragraphs(paragraphs: Iterable[str]) -> list[str]:
 
 def content_hash(title: str, paragraphs: Iterable[str]) -> str:
     """sha256 hex of the normalised title, a newline, and the normalised paragraphs joined by newlines."""
-    payload = normalise_text(title) + "\n" + "\n".join(normalise_paragraphs(paragraphs))
+    return hash_normalised(normalise_text(title), normalise_paragraphs(paragraphs))
+
+
+def hash_normalised(normalised_title: str, normalised_paragraphs: Iterable[str]) -> str:
+    """`content_hash` of a text whose title and paragraphs are normalised already (normalising is
+    most of the cost: a caller holding the normalised paragraphs should not pay for it twice)."""
+    payload = normalised_title + "\n" + "\n".join(normalised_paragraphs)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

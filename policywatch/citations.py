@@ -227,6 +227,27 @@ def _implements_by_title(cited: str, title: str | None) -> bool:
     return len(key) >= 3 and key in _key(title).replace("〈", "").replace("〉", "")
 
 
+@dataclass(frozen=True)
+class FoundReferences:
+    """`find_references(text, title, number)` with the arguments it was found for: computed where
+    the page is read (a worker process), used by the version stage when its arguments are the same."""
+
+    text: str
+    title: str | None
+    number: str | None
+    references: tuple[Reference, ...]
+
+    @classmethod
+    def of(cls, text: str, title: str | None, number: str | None) -> FoundReferences:
+        return cls(text, title, number, tuple(find_references(text, title=title, number=number)))
+
+    def for_args(self, text: str, title: str | None, number: str | None) -> list[Reference] | None:
+        """The references, when found for exactly these arguments; else None (find them again)."""
+        if (self.title, self.number) != (title, number) or self.text != text:
+            return None
+        return list(self.references)
+
+
 def find_references(text: str, title: str | None = None, number: str | None = None) -> list[Reference]:
     """References to other policy documents in `text`, in text order, each once per (title,
     number, kind). The citing document's own `title` and `number` are not references of its own

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from crawlers import Fetcher, FetchResult
 from crawlers.pacing import FilePacer, HostPacer, LocalPacer
 from extraction.equivalence import fingerprint_like, learned_fingerprint, page_fingerprint
+from policywatch.citations import FoundReferences
 from storage.raw import PackedPage, pack_page
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ class Observation:
     extraction_error: str | None = None
     internal_error: str | None = None  # reading the page raised (a bug): recorded, the cycle goes on
     packed: PackedPage | None = None  # the page as the store keeps it (packed here: CPU work)
+    # The references the text cites (policywatch.citations), found here (CPU work, a regex pass
+    # over the whole text) for the version stage's record_references.
+    references: FoundReferences | None = None
     cpu_s: dict[str, float] = field(default_factory=dict)  # stage -> CPU seconds of the observing thread
 
 
@@ -147,6 +151,7 @@ def _read(seen: Observation, source: SourceConfig, html: str) -> None:
     # CPU work the version stage would otherwise do on its single thread: computed here, the
     # cached values travel with the observation.
     _ = seen.content.normalised_paragraphs, seen.content.content_hash
+    seen.references = FoundReferences.of(seen.content.text, seen.content.title, seen.content.doc_number)
     seen.packed = pack_page(html)
 
 

@@ -130,14 +130,17 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, int]]) ->
     if not rows:
         return
     dialect = session.get_bind().dialect.name
+    # One statement with the rows as parameters (executemany): its compiled form is cached, where
+    # `.values(rows)` builds and compiles a new multi-row statement for every version (most of
+    # what indexing a version cost).
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        session.execute(pg_insert(MinhashBand).values(rows).on_conflict_do_nothing())
+        session.execute(pg_insert(MinhashBand).on_conflict_do_nothing(), rows)
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        session.execute(sqlite_insert(MinhashBand).values(rows).on_conflict_do_nothing())
+        session.execute(sqlite_insert(MinhashBand).on_conflict_do_nothing(), rows)
     else:
         for row in rows:
             if session.get(MinhashBand, (row["band_key"], row["version_id"])) is None:

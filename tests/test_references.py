@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.references_eval import evaluate
-from policywatch.citations import find_references, is_document_title, publishes
+from policywatch.citations import FoundReferences, find_references, is_document_title, publishes
 
 SETS = Path(__file__).parent / "fixtures" / "references"
 
@@ -22,6 +22,24 @@ def refs(
 def test_a_title_and_its_number_are_one_reference_in_any_bracket_form() -> None:
     text = "根据《国务院关于印发“十四五”数字经济发展规划的通知》（国发[2021]第29号）要求，做好以下工作。"
     assert refs(text) == [("cites", "国务院关于印发“十四五”数字经济发展规划的通知", "国发〔2021〕29号")]
+
+
+def test_references_found_ahead_serve_only_the_arguments_they_were_found_for() -> None:
+    # The observe stage finds a text's references in its worker; the version stage uses them only
+    # when the stored text, title and own number are the ones they were found for (an existing
+    # document keeps the number it had: then they are found again, and the own number drops out).
+    text = "根据国发〔2021〕29号文件，印发本方案。同时落实国办发〔2024〕12号文件要求。"
+    ahead = FoundReferences.of(text, "某方案", None)
+    assert [r.doc_number for r in ahead.for_args(text, "某方案", None) or []] == [
+        "国发〔2021〕29号",
+        "国办发〔2024〕12号",
+    ]
+    assert ahead.for_args(text, "某方案", "国发〔2021〕29号") is None
+    assert ahead.for_args(text + "。", "某方案", None) is None
+    assert ahead.for_args(text, "另一方案", None) is None
+    assert [r.doc_number for r in find_references(text, title="某方案", number="国发〔2021〕29号")] == [
+        "国办发〔2024〕12号"
+    ]
 
 
 def test_a_bare_number_is_a_reference_and_lead_in_verbs_are_not_part_of_it() -> None:
