@@ -57,6 +57,7 @@ class _Page:
         self.set_cookie = self.headers.get("set-cookie", "").lower()
         self.error_status = status >= 400 or status == 202
         self._visible: int | None = None
+        self._no_marker: bool | None = None
 
     def visible_len(self) -> int:
         if self._visible is None:
@@ -70,6 +71,12 @@ class _Page:
         return any(f"{name.lower()}=" in self.set_cookie for name in names)
 
     def has(self, markers: Collection[str]) -> str | None:
+        if self._no_marker is None:
+            # One scan for every row's markers first: almost every page holds none of them, and
+            # then no row needs its own scans (one per marker over the whole page).
+            self._no_marker = _ANY_MARKER is not None and _ANY_MARKER.search(self.lower) is None
+        if self._no_marker:
+            return None
         return next((m for m in markers if m in self.lower), None)
 
 
@@ -259,6 +266,13 @@ RULES: tuple[ChallengeRule, ...] = (
         fetch_error=False,
     ),
 )
+
+
+# Every marker of every row (strong and weak), for _Page.has's first scan. Markers are lower case
+# (they are looked for in the lower-cased page), so a row with an upper-case one is a bug.
+_MARKERS = sorted({m for rule in RULES for m in (*rule.strong, *rule.markers)}, key=len, reverse=True)
+assert all(m == m.lower() for m in _MARKERS), "challenge markers must be lower case"
+_ANY_MARKER = re.compile("|".join(map(re.escape, _MARKERS))) if _MARKERS else None
 
 
 @dataclass(frozen=True)

@@ -532,6 +532,9 @@ def _evidence(root: etree._Element) -> _Reading | None:
 
 def _file_link(a: etree._Element) -> bool:
     href = (a.get("href") or "").strip()
+    lowered = href.lower()
+    if not any(ext in lowered for ext in ATTACHMENT_EXTENSIONS):
+        return False  # a path ending in an extension holds it (most links hold none: no parse)
     try:
         return urlsplit(href).path.lower().endswith(ATTACHMENT_EXTENSIONS)
     except ValueError:
