@@ -6,6 +6,8 @@ Each source DAG reads like the pipeline it runs:
              → detect_changes → queue_alerts ⇒ Asset policywatch://events ⇒ policywatch_deliver
                (the event only when alerts wait; a quiet run's queue_alerts is skipped)
              → source_health (fails while the source is degraded or down)
+A run still going `overdue_after_intervals` schedule intervals after it was queued mails the
+operators once (policywatch.overdue: an Airflow Deadline Alert, run by the triggerer).
 
 New documents go first: their events are committed before any re-check starts. Trigger a run with
 the parameter `full: true` to re-check every known document of the source, due or not.
@@ -32,6 +34,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from policywatch.config import BrokenSource, SourceConfig, load_config
 from policywatch.dag_support import EVENTS_URI, START, default_args, run_failure_callback
+from policywatch.overdue import deadline_alert
 
 CONFIG_PATH = os.environ.get("POLICYWATCH_CONFIG") or None
 # Lenient: a source whose entry is invalid becomes a paused DAG that shows its error (key and line)
@@ -68,6 +71,8 @@ def build_source_dag(source: SourceConfig) -> Any:
         doc_md=source_doc(source),
         tags=["policywatch", "source"],
         params={"full": Param(False, type="boolean", description="re-check every known document")},
+        # A run still going N schedule intervals after it was queued mails the operators once.
+        deadline=deadline_alert(source.id, source.schedule, CONFIG.settings.overdue_after_intervals),
     )
     def source_dag() -> None:
         @task

@@ -203,6 +203,9 @@ class Settings:
     # Airflow's first retry of a failed task waits this long (then twice as long each time, at most
     # 30 minutes): a batch whose worker died is re-run soon, on another worker.
     task_retry_delay_s: float = 60.0
+    # A source's Airflow run still going this many schedule intervals after it was queued mails the
+    # operators once (policywatch.overdue, an Airflow Deadline Alert); 0: no deadline.
+    overdue_after_intervals: float = 3.0
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
     # Failing cycles in a row that make a source degraded (policywatch.health).
     degraded_after: int = 2
@@ -776,6 +779,7 @@ class _Validator:
                 "processes": False,
                 "task_timeout_s": False,
                 "task_retry_delay_s": False,
+                "overdue_after_intervals": False,
                 "recheck": False,
                 "degraded_after": False,
                 "relevance": False,
@@ -804,6 +808,7 @@ class _Validator:
             processes=opt("processes", self.integer),
             task_timeout_s=opt("task_timeout_s", lambda n, k: self.number(n, k, minimum=60)),
             task_retry_delay_s=opt("task_retry_delay_s", lambda n, k: self.number(n, k, minimum=1)),
+            overdue_after_intervals=opt("overdue_after_intervals", lambda n, k: self.number(n, k, minimum=0)),
             recheck=self.recheck(v["recheck"], f"{key}.recheck") if "recheck" in v else d.recheck,
             degraded_after=opt("degraded_after", self.integer),
             relevance=self.relevance(v["relevance"], f"{key}.relevance") if "relevance" in v else d.relevance,

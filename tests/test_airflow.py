@@ -42,6 +42,7 @@ for dag_id, dag in bag.dags.items():
         "doc_md": dag.doc_md,
         "description": dag.description,
         "paused_upon_creation": dag.is_paused_upon_creation,
+        "deadline": [{{"reference": type(d.reference).__name__, "interval_s": d.interval.total_seconds(), "callback": d.callback.path, "kwargs": d.callback.kwargs}} for d in (dag.deadline or [])],
         "tasks": {{t.task_id: {{"retries": t.retries, "pool": t.pool, "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None, "backoff": t.retry_exponential_backoff,
                    "downstream": sorted(t.downstream_task_ids), "mapped": bool(getattr(t, "is_mapped", False)) or type(t).__name__ == "MappedOperator",
                    "outlets": [getattr(o, "uri", str(o)) for o in t.outlets], "map_index_template": getattr(t, "map_index_template", None),
@@ -163,6 +164,17 @@ def test_generated_dags_have_their_tasks_schedule_retries_and_limits(
     assert dag["on_failure"] == ["UnlessDegraded"] and all(t["on_failure"] == [] for t in tasks.values())
     assert shapes["dags"]["policywatch_deliver"]["on_failure"] == ["UnlessDegraded"]
     assert [o.rstrip("/") for o in tasks["queue_alerts"]["outlets"]] == ["policywatch://events"]
+    # A run still going three schedule intervals (days, here) after it was queued mails the
+    # operators (policywatch.overdue, run by the triggerer); delivery and digests have no deadline.
+    assert dag["deadline"] == [
+        {
+            "reference": "DagRunQueuedAtDeadline",
+            "interval_s": 3 * 86400.0,
+            "callback": "policywatch.overdue.source_overdue",
+            "kwargs": {"source_id": "local-gov", "after_s": 3 * 86400.0, "schedule": "@daily"},
+        }
+    ]
+    assert shapes["dags"]["policywatch_deliver"]["deadline"] == []
     assert "fetch_and_version_new" in tasks["new_document_batches"]["downstream"]
     deliver = shapes["dags"]["policywatch_deliver"]
     assert "policywatch://events" in json.dumps(deliver["schedule"]) or "Asset" in deliver["schedule"]

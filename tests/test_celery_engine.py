@@ -19,7 +19,7 @@ from demosite.pages import corpus_paragraphs, gov_cn_page
 from demosite.server import DemoServer
 from demosite.site import demo_config, write_step
 from storage.db import make_engine
-from storage.models import ChangeEvent, Document, DocumentVersion, OutboxMessage
+from storage.models import ChangeEvent, Document, DocumentVersion, OperatorNotice, OutboxMessage
 from tests.support.cluster import CeleryCluster
 from tests.support.site import LocalSite, Page
 from tests.support.smtp import SmtpServer
@@ -52,7 +52,9 @@ def cluster_config(demo: DemoServer, site: LocalSite) -> str:
     config = demo_config(demo.base_url)
     config = config.replace("min_delay_s: 0\n", "min_delay_s: 0.05\n").replace('"*/2 * * * *"', '"0 0 1 1 *"')
     config = config.replace("subscribers:\n", slow_source(site) + "subscribers:\n", 1)
-    return config + "  task_retry_delay_s: 5\n  backoff_base_s: 0.05\n"
+    # overdue_after_intervals: a yearly schedule's 365 days times this is about 25 s, so that the slow
+    # run, which waits for a dead worker's heartbeat to time out, misses its deadline.
+    return config + "  task_retry_delay_s: 5\n  backoff_base_s: 0.05\n  overdue_after_intervals: 0.0000008\n"
 
 
 def publish(site: LocalSite, count: int, delay_s: float = 0.0) -> list[str]:
@@ -191,6 +193,16 @@ def test_celery_two_workers_demo_changes_and_a_worker_killed_mid_fetch(
         assert len(ids) == len(set(ids)) == sent() == 7, ids
         mailed = Counter(m.header("X-Policywatch-Source") for m in smtp.messages)
         assert mailed["slow"] == len(TITLES)
+        # The slow run missed its deadline (its Deadline Alert, run by the triggerer): one operator
+        # notice for that run (no POLICYWATCH_OPERATOR_EMAILS here: it waits, pending, unmailed).
+        with store.connect() as conn:
+            overdue = conn.execute(
+                select(OperatorNotice.source_id, OperatorNotice.subject).where(
+                    OperatorNotice.kind == "overdue"
+                )
+            ).all()
+        assert [subject for source, subject in overdue if source == "slow" and slow_run in subject] != []
+        assert len({subject for _, subject in overdue}) == len(overdue)  # never twice for one run
         store.dispose()
         print(f"demo-province finished {other_done_s:.0f} s after the kill")
     finally:
