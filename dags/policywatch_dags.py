@@ -82,6 +82,9 @@ def build_source_dag(source: SourceConfig) -> Any:
 
             return tasks.discover_source(source.id, CONFIG_PATH, full=full)
 
+        # Two small tasks hand each mapped task its list of batches: discover's `multiple_outputs`
+        # would be the idiom, but Airflow 3.3 refuses to expand over a keyed XCom ("Cannot map over
+        # XCom with custom key"), and the whole plan must not travel into every mapped task.
         @task
         def new_document_batches(plan: dict[str, Any]) -> list[dict[str, Any]]:
             return plan["new_batches"]
