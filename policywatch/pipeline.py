@@ -949,7 +949,7 @@ class DocumentProcessor:
                 outcome.document,
                 lambda: self._known_documents(session, outcome.document),
                 outcome.old_version,
-                found=seen.references,
+                precomputed=seen.references,
             )
         versioned = time.thread_time()
         summary.time("version", versioned - started)

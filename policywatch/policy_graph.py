@@ -209,7 +209,7 @@ def record_references(
     document: Document,
     resolver: Callable[[], Resolver] | None = None,
     previous: DocumentVersion | None = None,
-    found: FoundReferences | None = None,
+    precomputed: FoundReferences | None = None,
 ) -> list[DocumentReference]:
     """The references of a just-stored version, added to the caller's transaction.
 
@@ -218,14 +218,14 @@ def record_references(
     exact title, with the cycle's `resolver` (loaded once per cycle, when first needed) or, without
     one, with narrow reads of the candidates; the fuzzy title comparison (which needs every title)
     is left to `resolve_pending` at the end of the cycle (`checked_through` 0). A reference to the
-    document itself (its own number, the plan its notice publishes) is not one. `found`: the
+    document itself (its own number, the plan its notice publishes) is not one. `precomputed`: the
     references as the observe stage found them, used when found for this text, title and number."""
     from policywatch.citations import find_references
 
     own_number = number_key(document.doc_number or version.doc_number)
     own_keys = document_title_keys(version.title or document.title)
     args = (version.text, version.title, document.doc_number or version.doc_number)
-    cited = found.for_args(*args) if found is not None else None
+    cited = precomputed.for_args(*args) if precomputed is not None else None
     if cited is None:
         cited = find_references(args[0], title=args[1], number=args[2])
     found_refs = [
