@@ -246,9 +246,9 @@ def decode_html(
             return text, codec, source, 0
         if codec != "utf-8" and valid_utf8:
             continue  # a non-UTF-8 label on a body that is valid UTF-8 with multibyte text: the label lies
-        text = _strict(body, codec)
-        if text is not None:
-            return text, codec, source, 0
+        strict = _strict(body, codec)
+        if strict is not None:
+            return strict, codec, source, 0
         near = _nearly(body, codec)
         if near is not None:
             return near[0], codec, source, near[1]
@@ -269,16 +269,16 @@ def decode_html(
     best = charset_normalizer.from_bytes(body[:200_000]).best()
     detected = web_codec(best.encoding) if best is not None else None
     if detected is not None:
-        text = _strict(body, detected)
-        if text is not None:
-            return text, detected, "detected", 0
+        strict = _strict(body, detected)
+        if strict is not None:
+            return strict, detected, "detected", 0
         tried.append((detected, "detected"))
     if gb is not None:
         return gb, "gb18030", "detected", 0
     for codec, source in weak:
-        text = _strict(body, codec)
-        if text is not None:
-            return text, codec, source, 0
+        strict = _strict(body, codec)
+        if strict is not None:
+            return strict, codec, source, 0
 
     # Nothing decodes cleanly: fewest replacement characters wins, earlier source on ties.
     candidates = [*tried, ("utf-8", "detected"), ("gb18030", "detected")]

@@ -106,7 +106,8 @@ class DemoServer:
     @property
     def base_url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host  # AF_INET: always str
+        return f"http://{name}:{port}"
 
     def start(self) -> DemoServer:
         """Serve on a background thread."""

@@ -279,10 +279,13 @@ def _tokens(tag: Tag) -> list[str]:
     attrs = tag.attrs
     if not attrs:
         return []
-    classes = attrs.get("class") or ()
-    if isinstance(classes, str):
-        classes = (classes,)
-    names = [attrs.get("id") or "", *(c for c in classes if not _UTILITY_CLASS.match(c))]
+    raw = attrs.get("class") or ()
+    classes = (raw,) if isinstance(raw, str) else tuple(raw)
+    ident = attrs.get("id") or ""
+    names = [
+        ident if isinstance(ident, str) else " ".join(ident),
+        *(c for c in classes if not _UTILITY_CLASS.match(c)),
+    ]
     return [t.lower() for t in _TOKEN_SPLIT.split(" ".join(names)) if t]
 
 
@@ -292,8 +295,8 @@ def _is_hidden(tag: Tag) -> bool:
         return False
     if "hidden" in attrs:
         return True
-    style = attrs.get("style")
-    return bool(style) and bool(_HIDDEN_STYLE.search(style))
+    style = attrs.get("style")  # never multi-valued (BeautifulSoup splits class, rel, ... only)
+    return isinstance(style, str) and bool(style) and bool(_HIDDEN_STYLE.search(style))
 
 
 def _text_len(tag: Tag) -> int:
@@ -446,7 +449,7 @@ def _read_metas(soup: BeautifulSoup) -> dict[str, str]:
     for meta in soup.find_all("meta"):
         key = meta.get("name") or meta.get("property") or meta.get("itemprop")
         content = meta.get("content")
-        if key and content and isinstance(key, str):
+        if key and content and isinstance(key, str) and isinstance(content, str):
             value = fold_whitespace(content)
             if value:
                 metas.setdefault(key.strip().lower(), value)
@@ -939,9 +942,8 @@ def _nearby_text(link: Tag) -> str:
 
 def _describe(tag: Tag) -> str:
     """div#UCAP-CONTENT.mhide: how a container is named in `ExtractedDocument.reasons`."""
-    classes = tag.get("class") or ()
-    if isinstance(classes, str):
-        classes = (classes,)
+    raw = tag.get("class") or ()
+    classes = (raw,) if isinstance(raw, str) else tuple(raw)
     ident = f"#{tag['id']}" if tag.get("id") else ""
     return tag.name + ident + "".join(f".{c}" for c in classes[:3])
 

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import Connection, Engine, delete, select, text, update
+from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from storage.models import RunLock, utcnow
@@ -148,9 +148,7 @@ def _try_row_lock(engine: Engine, source_id: str, owner: str, stale_after_s: flo
     """Take the lock row; None when taken, else the current holder."""
     try:
         with engine.begin() as conn:
-            conn.execute(
-                RunLock.__table__.insert().values(source_id=source_id, owner=owner, acquired_at=utcnow())
-            )
+            conn.execute(insert(RunLock).values(source_id=source_id, owner=owner, acquired_at=utcnow()))
         return None
     except IntegrityError:
         pass
@@ -181,9 +179,7 @@ def _retry_insert(engine: Engine, source_id: str, owner: str) -> bool:
     """The row vanished between our insert and our look: try once more. True when still taken."""
     try:
         with engine.begin() as conn:
-            conn.execute(
-                RunLock.__table__.insert().values(source_id=source_id, owner=owner, acquired_at=utcnow())
-            )
+            conn.execute(insert(RunLock).values(source_id=source_id, owner=owner, acquired_at=utcnow()))
         return False
     except IntegrityError:
         return True

@@ -196,9 +196,9 @@ def find_original(
         .order_by(DocumentVersion.id)
         .limit(MAX_CANDIDATES)
     ).all()
-    for document, candidate in exact:
-        if not _different_numbers(version.doc_number, candidate.doc_number):
-            return Match(_root(session, document), candidate.id, 100.0, True)
+    for same_document, same_version in exact:
+        if not _different_numbers(version.doc_number, same_version.doc_number):
+            return Match(_root(session, same_document), same_version.id, 100.0, True)
     text = body_text(version.normalized_text)
     keys = list(keys) if keys is not None else band_keys(signature(version.normalized_text))
     candidate_ids = session.scalars(

@@ -238,7 +238,7 @@ def _version_documents(session: Session, version_ids: list[int]) -> list[tuple[i
 
 
 def _version_texts(session: Session, version_ids: list[int]) -> list[tuple[int, int, str]]:
-    out = []
+    out: list[tuple[int, int, str]] = []
     for start in range(0, len(version_ids), 500):
         chunk = version_ids[start : start + 500]
         out.extend(

@@ -102,13 +102,14 @@ def discover_source(
 
     for failure in plan.summary.failures:
         log.warning("source %s: %s: %s", source_id, failure["url"], failure["error"])
+    new_batches, due_batches = batch_dicts(plan.new), batch_dicts(plan.due)
     data = {
         "source_id": source_id,
         "silent": plan.silent,
         # What the run committed is counted from the store since this moment (see `finish`).
         "started_at": started_at.isoformat(),
-        "new_batches": batch_dicts(plan.new),
-        "due_batches": batch_dicts(plan.due),
+        "new_batches": new_batches,
+        "due_batches": due_batches,
         "summary": plan.summary.to_json(),
     }
     log.info(
@@ -116,9 +117,9 @@ def discover_source(
         "%d new left for later; %d listing errors",
         source_id,
         len(plan.new),
-        len(data["new_batches"]),
+        len(new_batches),
         len(plan.due),
-        len(data["due_batches"]),
+        len(due_batches),
         plan.summary.deferred,
         plan.summary.new_deferred,
         plan.summary.errors,

@@ -8,7 +8,7 @@ every check: see `DocumentVersion.seen_until`). Raw HTML is kept compressed, onc
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -41,6 +41,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Mapper arguments of the tables whose server-default columns are not read back after an INSERT
+# (see Document). One shared mapping: SQLAlchemy only reads it.
+NO_EAGER_DEFAULTS: dict[str, Any] = {"eager_defaults": False}
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both SQLite (which drops the zone) and PostgreSQL."""
 
@@ -71,7 +76,7 @@ class Base(DeclarativeBase):
 class Source(Base):
     __tablename__ = "sources"
     # Columns with server defaults are not read back after an INSERT (older stores, see Document).
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}
+    __mapper_args__ = NO_EAGER_DEFAULTS
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
@@ -103,7 +108,7 @@ class Source(Base):
 class Document(Base):
     __tablename__ = "documents"
     # The check counters have server defaults: not read back after an INSERT (see below).
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}
+    __mapper_args__ = NO_EAGER_DEFAULTS
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"), index=True)
@@ -172,7 +177,7 @@ class DocumentVersion(Base):
     __table_args__ = (Index("ix_document_versions_document_hash", "document_id", "content_hash"),)
     # An INSERT that leaves extractor_revision unset names no such column and reads nothing back, so
     # code that writes versions works on a store not yet upgraded to 0008 (the row gets the default).
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}
+    __mapper_args__ = NO_EAGER_DEFAULTS
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
@@ -260,7 +265,7 @@ class FetchAttempt(Base):
 class ChangeEvent(Base):
     __tablename__ = "change_events"
     __table_args__ = (Index("ix_change_events_source_detected", "source_id", "detected_at"),)
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}  # see Document
+    __mapper_args__ = NO_EAGER_DEFAULTS  # see Document
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(

@@ -7,7 +7,7 @@ PolicyWatchPlugin`) or the `airflow.plugins` entry point. The store is $POLICYWA
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
@@ -26,18 +26,21 @@ def create_plugin_app() -> object:
 app = create_plugin_app()
 
 
+# Module-level lists: AirflowPlugin declares these attributes as plain (instance) ones.
+FASTAPI_APPS: list[dict[str, Any]] = [{"app": app, "url_prefix": URL_PREFIX, "name": "PolicyWatch"}]
+# A top-level navigation entry: with url_route the UI shows the app inside Airflow (an iframe at
+# /plugin/policywatch); the href is relative to Airflow's base URL.
+EXTERNAL_VIEWS: list[dict[str, Any]] = [
+    {
+        "name": "PolicyWatch",
+        "href": URL_PREFIX.lstrip("/") + "/",
+        "destination": "nav",
+        "url_route": "policywatch",
+    }
+]
+
+
 class PolicyWatchPlugin(AirflowPlugin):
     name = "policywatch"
-    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
-        {"app": app, "url_prefix": URL_PREFIX, "name": "PolicyWatch"}
-    ]
-    # A top-level navigation entry: with url_route the UI shows the app inside Airflow (an iframe
-    # at /plugin/policywatch); the href is relative to Airflow's base URL.
-    external_views: ClassVar[list[dict[str, Any]]] = [
-        {
-            "name": "PolicyWatch",
-            "href": URL_PREFIX.lstrip("/") + "/",
-            "destination": "nav",
-            "url_route": "policywatch",
-        }
-    ]
+    fastapi_apps = FASTAPI_APPS
+    external_views = EXTERNAL_VIEWS

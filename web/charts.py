@@ -123,7 +123,7 @@ def stacked_bars_svg(
         f'<text x="{left - 4}" y="{top + plot_h}" font-size="11" fill="#57606a" text-anchor="end">0</text>',
     ]
     for i, day in enumerate(days):
-        y = top + plot_h
+        y: float = top + plot_h
         for n, (source, values) in enumerate(series.items()):
             count = values[i]
             if not count:

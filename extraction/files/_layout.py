@@ -190,7 +190,7 @@ def heading_of(paragraphs: list[str], firsts: list[Line]) -> str | None:
     set larger than the body text (a title wraps over lines of the same size: one paragraph)."""
     if not paragraphs:
         return None
-    sizes = Counter()
+    sizes: Counter[int] = Counter()
     for p, f in zip(paragraphs, firsts, strict=True):
         sizes[round(f.size)] += len(p)
     body = sizes.most_common(1)[0][0]

@@ -30,7 +30,7 @@ def main() -> int:
     limits = FileLimits(**{**limits_data, "isolate": False})
     try:
         text = _read(body, header["kind"], header["url"], limits)
-        result = {"text": asdict(text)}
+        result: dict[str, object] = {"text": asdict(text)}
     except FileExtractionError as exc:
         result = {"error": exc.reason}
     del body

@@ -23,11 +23,11 @@ def _local(tag: object) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
-def _children(elem: object, name: str) -> list:
-    return [c for c in elem if _local(c.tag) == name]  # type: ignore[attr-defined]
+def _children(elem: Any, name: str) -> list[Any]:
+    return [c for c in elem if _local(c.tag) == name]
 
 
-def _find(elem: object, *path: str) -> object | None:
+def _find(elem: Any, *path: str) -> Any:
     for name in path:
         found = _children(elem, name)
         if not found:
