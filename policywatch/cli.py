@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policywatch.config import ConfigError, load_config
+from storage.vocabulary import EventKind, MarkFilter
 
-EVENT_KINDS = ("new", "changed", "removed", "restored", "republished")
+EVENT_KINDS = tuple(EventKind)
 
 
 class UsageError(Exception):
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     changes.add_argument("--json", action="store_true")
     changes.add_argument(
         "--mark",
-        choices=("important", "reviewed", "not_significant", "unreviewed"),
+        choices=tuple(MarkFilter),
         help="the analysts' triage mark (unreviewed: none yet)",
     )
     changes.set_defaults(func=cmd_changes)

@@ -41,6 +41,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The string columns that hold a kind, a state or a status keep to their set in storage.vocabulary
+# (CHECK constraints, or triggers on SQLite: migration 0021); the comments below name the set.
+
 # Mapper arguments of the tables whose server-default columns are not read back after an INSERT
 # (see Document). One shared mapping: SQLAlchemy only reads it.
 NO_EAGER_DEFAULTS: dict[str, Any] = {"eager_defaults": False}
@@ -97,7 +100,7 @@ class Source(Base):
     freshness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Whether the source has quietly stopped working (policywatch.health): up | degraded | down,
     # the failing cycles in a row, why, since when, and the cycle that last updated it.
-    health_state: Mapped[str] = mapped_column(String(16), server_default="up")
+    health_state: Mapped[str] = mapped_column(String(16), server_default="up")  # vocabulary.HealthState
     consecutive_failures: Mapped[int] = mapped_column(Integer, server_default="0")
     # NULL as a server default: an INSERT that leaves them unset names no such column (older stores).
     health_reason: Mapped[str | None] = mapped_column(Text, server_default=text("NULL"))
@@ -113,7 +116,7 @@ class Document(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"), index=True)
     url: Mapped[str] = mapped_column(String(2000), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | removed
+    status: Mapped[str] = mapped_column(String(16), default="active")  # vocabulary.DocumentStatus
     title: Mapped[str | None] = mapped_column(Text)
     doc_number: Mapped[str | None] = mapped_column(String(200), index=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -251,8 +254,7 @@ class FetchAttempt(Base):
     url: Mapped[str] = mapped_column(String(2000))
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     status: Mapped[int | None] = mapped_column(Integer)
-    # new | changed | unchanged | not_modified | removed | restored | republished | baseline | error | listing
-    outcome: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))  # vocabulary.AttemptOutcome
     error_kind: Mapped[str | None] = mapped_column(String(24))
     error: Mapped[str | None] = mapped_column(Text)
     etag: Mapped[str | None] = mapped_column(String(500))
@@ -268,9 +270,7 @@ class ChangeEvent(Base):
     __mapper_args__ = NO_EAGER_DEFAULTS  # see Document
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(
-        String(16), index=True
-    )  # new | changed | removed | restored | republished
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # vocabulary.EventKind
     source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
     url: Mapped[str] = mapped_column(String(2000))
@@ -287,7 +287,7 @@ class ChangeEvent(Base):
     # The event's document is a file attached to this page (Document.attachment_of).
     attachment_of: Mapped[int | None] = mapped_column(BigId, server_default=text("NULL"))
     # The analysts' current mark (the newest ChangeMark's, NULL when none or cleared):
-    # important | reviewed | not_significant. Kept here so lists filter without a subquery.
+    # vocabulary.CURRENT_MARKS. Kept here so lists filter without a subquery.
     mark: Mapped[str | None] = mapped_column(String(24), index=True, server_default=text("NULL"))
 
 
@@ -302,7 +302,7 @@ class ChangeMark(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("change_events.id"), index=True)
-    mark: Mapped[str] = mapped_column(String(24))  # important | reviewed | not_significant | cleared
+    mark: Mapped[str] = mapped_column(String(24))  # vocabulary.Mark
     note: Mapped[str] = mapped_column(Text, default="")
     user: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -322,12 +322,12 @@ class DocumentReference(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id"), index=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # cites | implements | amends | repeals
+    kind: Mapped[str] = mapped_column(String(16))  # vocabulary.ReferenceKind
     title: Mapped[str | None] = mapped_column(Text)  # as printed inside 《》
     doc_number: Mapped[str | None] = mapped_column(String(200), index=True)  # canonical 国发〔2021〕29号
     context: Mapped[str] = mapped_column(Text, default="")  # the sentence it was found in
     target_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"), index=True)
-    resolved_by: Mapped[str | None] = mapped_column(String(16))  # number | title | fuzzy-title
+    resolved_by: Mapped[str | None] = mapped_column(String(16))  # vocabulary.ResolvedBy
     checked_through: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
 
 
@@ -342,11 +342,11 @@ class OperatorNotice(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # degraded | recovered
+    kind: Mapped[str] = mapped_column(String(16))  # vocabulary.NoticeKind
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | sent
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # vocabulary.NoticeStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -431,11 +431,13 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
     event_id: Mapped[int] = mapped_column(ForeignKey("change_events.id"), index=True)
-    mode: Mapped[str] = mapped_column(String(16))  # immediate | digest
+    mode: Mapped[str] = mapped_column(String(16))  # vocabulary.SubscriptionMode
     # event: the change itself; important: an analyst marked it important (a second, later mail).
-    reason: Mapped[str] = mapped_column(String(16), default="event", server_default="event")
+    reason: Mapped[str] = mapped_column(
+        String(16), default="event", server_default="event"
+    )  # vocabulary.OutboxReason
     # pending | sending | sent | failed | cancelled
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # vocabulary.OutboxStatus
     message_id: Mapped[str | None] = mapped_column(String(250))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # every try, outages included
@@ -503,7 +505,7 @@ class SentMail(Base):
     __tablename__ = "sent_mail"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))  # alert | digest | notice
+    kind: Mapped[str] = mapped_column(String(16))  # vocabulary.SentKind
     message_id: Mapped[str] = mapped_column(String(250))
     recipient: Mapped[str] = mapped_column(String(320))
     subscriber_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("subscribers.id"))

@@ -156,3 +156,105 @@ def test_the_analysts_and_delivery_migrations_go_down_and_up_again(db_url: str) 
             assert connection.exec_driver_sql("SELECT count(*) FROM sources").scalar() == 1
     finally:
         engine.dispose()
+
+
+def _migration_0021():  # type: ignore[no-untyped-def]
+    import importlib.util
+    from pathlib import Path
+
+    import storage
+
+    path = Path(storage.__file__).parent / "migrations" / "versions" / "0021_checked_vocabulary.py"
+    spec = importlib.util.spec_from_file_location("migration_0021", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_checked_columns_of_the_migration_are_the_vocabulary() -> None:
+    """A value added to a set in storage.vocabulary needs a migration: this fails until it has one."""
+    from storage.vocabulary import CHECKED_COLUMNS
+
+    ours = [(t, c, tuple(str(v) for v in values), n) for t, c, values, n in CHECKED_COLUMNS]
+    assert ours == list(_migration_0021().CHECKED_COLUMNS)
+    # ...and every checked column is a column of its model.
+    for table, column, _, nullable in CHECKED_COLUMNS:
+        assert Base.metadata.tables[table].c[column].nullable == nullable, (table, column)
+
+
+_SOURCE = (
+    "INSERT INTO sources (id, name, created_at, health_state, consecutive_failures) "
+    "VALUES ('s', 'S', '2026-01-01 00:00:00', 'up', 0)"
+)
+
+
+def _refused(engine, sql: str) -> bool:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(sql)
+    except IntegrityError:
+        return True
+    return False
+
+
+def test_the_database_refuses_a_value_outside_its_set_and_takes_every_value_in_it(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(_SOURCE)
+        notice = (
+            "INSERT INTO operator_notices (source_id, kind, subject, body, created_at, status, attempts) "
+            "VALUES ('s', '{kind}', 'x', 'y', '2026-01-01 00:00:00', '{status}', 0)"
+        )
+        assert _refused(engine, notice.format(kind="bogus", status="pending"))
+        assert _refused(engine, notice.format(kind="overdue", status="queued"))
+        for kind in ("degraded", "recovered", "overdue"):
+            assert not _refused(engine, notice.format(kind=kind, status="sent"))
+        # An update is checked too (SQLite: its own trigger), and NULL only where the set allows it.
+        assert _refused(engine, "UPDATE sources SET health_state = 'sick' WHERE id = 's'")
+        assert not _refused(engine, "UPDATE sources SET health_state = 'degraded' WHERE id = 's'")
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO documents (id, source_id, url, status, first_seen_at) "
+                "VALUES (1, 's', 'http://x/1', 'active', '2026-01-01 00:00:00')"
+            )
+        event = (
+            "INSERT INTO change_events (kind, source_id, document_id, url, detected_at, relevant, "
+            "significance, summary, mark) VALUES ('{kind}', 's', 1, 'http://x/1', '2026-01-01 00:00:00', "
+            "false, 1.0, '', {mark})"
+        )
+        assert _refused(engine, event.format(kind="edited", mark="NULL"))
+        assert _refused(engine, event.format(kind="new", mark="'cleared'"))  # cleared is no current mark
+        assert not _refused(engine, event.format(kind="republished", mark="NULL"))
+        assert not _refused(engine, event.format(kind="changed", mark="'not_significant'"))
+        assert _refused(engine, "UPDATE documents SET status = 'gone' WHERE id = 1")
+    finally:
+        engine.dispose()
+
+
+def test_the_checked_vocabulary_migration_goes_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+
+    from storage.db import _alembic_config
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(_SOURCE)
+        with engine.begin() as connection:
+            cfg = _alembic_config(engine)
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, "0020_host_turns")
+        assert not _refused(engine, "UPDATE sources SET health_state = 'sick' WHERE id = 's'")
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE sources SET health_state = 'up' WHERE id = 's'")
+        upgrade(engine)
+        assert current_revisions(engine) == head_revisions()
+        assert _refused(engine, "UPDATE sources SET health_state = 'sick' WHERE id = 's'")
+    finally:
+        engine.dispose()

@@ -10,15 +10,10 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from alerts.identity import local_time
+from storage.vocabulary import EventKind
 
 PALETTE = ("#0969da", "#1a7f37", "#bf8700", "#cf222e", "#8250df", "#1b7c83", "#bc4c00", "#57606a")
-KIND_COLOURS = {
-    "new": "#1a7f37",
-    "changed": "#bf8700",
-    "removed": "#cf222e",
-    "restored": "#0969da",
-    "republished": "#8250df",
-}
+KIND_COLOURS = {kind.value: kind.colour for kind in EventKind}
 
 
 def colour_for(index: int) -> str:

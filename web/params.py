@@ -11,8 +11,9 @@ from fastapi import HTTPException
 
 from alerts.marks import MARK_FILTERS  # the filter values: a mark, or "unreviewed"
 from storage.queries import ChangeFilter
+from storage.vocabulary import EventKind
 
-EVENT_KINDS = ("new", "changed", "removed", "restored", "republished")
+EVENT_KINDS = tuple(EventKind)
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 # Ids are 64-bit signed integers in both databases (SQLite's INTEGER, PostgreSQL's BIGINT): a

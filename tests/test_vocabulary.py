@@ -1,0 +1,41 @@
+"""One vocabulary (storage.vocabulary): the places that show or accept its words agree with it."""
+
+from __future__ import annotations
+
+import doctest
+import re
+from pathlib import Path
+
+import storage.vocabulary as vocabulary
+from storage.vocabulary import CURRENT_MARKS, EventKind, Mark, MarkFilter
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_examples_in_the_vocabulary_run() -> None:
+    result = doctest.testmod(vocabulary)
+    assert result.failed == 0 and result.attempted >= 2
+
+
+def test_a_member_is_its_string() -> None:
+    assert EventKind.NEW == "new" and f"{EventKind.CHANGED}" == "changed"
+    assert str(Mark.NOT_SIGNIFICANT) == "not_significant"
+    assert [str(m) for m in MarkFilter] == [*CURRENT_MARKS, "unreviewed"]
+
+
+def test_the_web_pages_colour_each_kind_as_the_vocabulary_does() -> None:
+    base = (ROOT / "web" / "templates" / "base.html").read_text(encoding="utf-8")
+    css = dict(re.findall(r"\.kind-(\w+) \{ background:(#[0-9a-f]{6}); \}", base))
+    assert css == {kind.value: kind.colour for kind in EventKind}
+    document = (ROOT / "web" / "templates" / "document.html").read_text(encoding="utf-8")
+    swatches = {name: colour for colour, name in re.findall(r'background:(#[0-9a-f]{6})"></i>(\w+)<', document)}
+    assert swatches == {kind.value: kind.colour for kind in EventKind}
+
+
+def test_the_charts_and_the_command_line_take_their_words_from_it() -> None:
+    from policywatch.cli import EVENT_KINDS as cli_kinds
+    from web.charts import KIND_COLOURS
+    from web.params import EVENT_KINDS as web_kinds
+
+    assert list(cli_kinds) == list(web_kinds) == [k.value for k in EventKind]
+    assert {k.value: k.colour for k in EventKind} == KIND_COLOURS
