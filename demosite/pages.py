@@ -1,5 +1,8 @@
 """Realistic Chinese policy pages for tests, built from plain text.
 
+(Long, ~550 lines, on purpose: each builder is one whole page template of a real site family, HTML
+and chrome included, and reads best in one piece next to the others it is compared with.)
+
 Every builder takes a title and the body paragraphs (plain text, no HTML) and returns the page as
 `str`; the extracted body of the page is exactly those paragraphs (after whitespace folding), while
 everything around them is page chrome that changes between fetches (visit counter, sidebar...).

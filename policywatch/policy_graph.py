@@ -1,6 +1,9 @@
 """The policy graph: which documents a document references (cites, implements, amends, repeals), and
 which documents reference it.
 
+(About 520 lines in one module: recording, resolving and reading references share the Resolver and
+its title keys; the text side, finding references, is policywatch.citations.)
+
 Recorded once per new version, in the transaction that stores the version (before its event's
 alerts are queued, so a subscriber can follow a document: "tell me when something new cites or
 implements 国发〔2021〕29号"). References come from the text (policywatch.references) and are

@@ -1,5 +1,8 @@
 """`policywatch reextract`: read the stored raw pages again with the current extractor.
 
+(About 470 lines: one command, its batches and its rules for what may change without an event; the
+long part below is why.)
+
 When extraction improves (extraction.EXTRACTOR_REVISION is bumped), versions read by an older
 extractor hold texts the current one would not produce: a cycle would compare a page's new
 extraction with them and report a change that only comes from the extractor, not from the policy.

@@ -1,5 +1,8 @@
 """When to re-check a known document, and what one cycle of a host can afford: pure functions.
 
+(About 470 lines, half of them this explanation and the policy's parameters: the model, the cron
+arithmetic and the budget belong together and are tested together, tests/test_schedule.py.)
+
 A cycle used to re-fetch every known document. A polite crawler asks one government host for a page
 every ~2 s (1,800 an hour), so an hourly cycle cannot finish once a host has more than ~1,800
 known documents, and the new documents, which matter most, wait behind the old ones. Here each

@@ -2,6 +2,9 @@
 
 Shared by the CLI (`changes`, `history`, `search`) and the analyst web app. Lists are paginated with
 limit/offset; callers that need "is there a next page" ask for one row more than they show.
+
+(About 480 lines: every read the CLI and the web app share, kept together so that the JSON shapes of
+CONTRACT.md are defined in one place; the writes are storage.store.)
 """
 
 from __future__ import annotations
