@@ -1,30 +1,34 @@
 """`policywatch` command line (CONTRACT.md, "Command line").
 
 Exit status: 0 done, 2 bad usage or configuration, 1 could not run (one line on stderr).
+
+This module holds the argparse parser, `main` (the console script's entry point, which turns a
+command's exceptions into the exit status), and the commands that serve (`web`, and `demo` for the
+local demo sources) or reach into the web app (`references` resolves a document as the web app
+does). `web` and `references` stay here because policywatch.cli is the only module below the web
+app allowed to import `web` (the import-linter contract in pyproject.toml). The other commands live beside it: policywatch.cli_cycle
+(`run`, `reextract`, `deliver`, `digest`, `db upgrade`) and policywatch.cli_read (`changes`,
+`history`, `diff`, `show`, `search`), on top of policywatch.cli_support; their names are imported
+back here, where other code and tests take them from.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from policywatch.config import ConfigError, load_config
+from policywatch.cli_cycle import cmd_db_upgrade, cmd_deliver, cmd_digest, cmd_reextract, cmd_run
+from policywatch.cli_read import as_published as as_published  # tests take it from here
+from policywatch.cli_read import cmd_changes, cmd_diff, cmd_history, cmd_search, cmd_show
+from policywatch.cli_support import RunError, UsageError, _engine, _print_json
+from policywatch.cli_support import failure_line as failure_line  # tests take it from here
+from policywatch.config import ConfigError
 from storage.vocabulary import EventKind, MarkFilter
 
 EVENT_KINDS = tuple(EventKind)
-
-
-class UsageError(Exception):
-    """Bad arguments found after parsing (exit 2)."""
-
-
-class RunError(Exception):
-    """The command could not do its job (exit 1)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,238 +214,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _engine() -> Any:
-    from storage.db import make_engine
-
-    return make_engine()
-
-
-def _read_session() -> Any:
-    from storage.db import ensure_schema, session_factory
-
-    engine = _engine()
-    ensure_schema(engine)
-    return session_factory(engine)()
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    for source_id in args.source or []:
-        config.source(source_id)  # unknown id -> ConfigError -> exit 2
-    smtp = _smtp_settings()  # a malformed POLICYWATCH_SMTP_URL is bad configuration: exit 2 before the run
-    from policywatch.pipeline import run_cycle
-
-    summary = run_cycle(config, _engine(), source_ids=args.source, full=args.full)
-    if args.json:
-        _print_json(summary.to_json())
-        if smtp is None and summary.alerts_pending:
-            print(_unset_smtp_note(summary.alerts_pending), file=sys.stderr)
-        return 0
-    print(
-        f"{summary.sources} source(s), {summary.documents_seen} document(s): {summary.fetched} fetched, "
-        f"{summary.not_modified} not modified, {summary.unchanged} unchanged, {summary.new} new, "
-        f"{summary.changed} changed, {summary.removed} removed, {summary.restored} restored, "
-        f"{summary.republished} republished, {summary.baseline} baseline, {summary.errors} error(s)"
-    )
-    from policywatch.planning import freshness_line
-
-    for source_id, fresh in summary.freshness.items():
-        print(freshness_line(source_id, fresh))
-    for source_id, health in summary.health.items():
-        if health.get("state", "up") != "up":
-            print(
-                f"  {source_id} is {health['state'].upper()} ({health['consecutive_failures']} failing "
-                f"cycles in a row): {_one_line(str(health.get('reason')))}"
-            )
-    for failure in summary.failures[:20]:
-        print(failure_line(failure))
-    if len(summary.failures) > 20:
-        print(f"  … and {len(summary.failures) - 20} more")
-    if smtp is None and summary.alerts_pending:
-        print(_unset_smtp_note(summary.alerts_pending))
-    elif summary.alerts_sent or summary.alerts_pending:
-        note = " (not all could be sent: `policywatch deliver` retries)" if summary.alerts_pending else ""
-        print(f"alerts: {summary.alerts_sent} sent, {summary.alerts_pending} pending{note}")
-    return 0
-
-
-def _smtp_settings() -> Any:
-    from alerts.smtp import SmtpConfigError, settings_from_env
-
-    try:
-        return settings_from_env()
-    except SmtpConfigError as exc:
-        raise UsageError(str(exc)) from exc
-
-
-def _unset_smtp_note(pending: int) -> str:
-    return (
-        f"alerts: {pending} pending: POLICYWATCH_SMTP_URL is not set, so no e-mail was sent "
-        "(they are kept; `policywatch deliver` sends them once it is set)"
-    )
-
-
-def _alert_engine(args: argparse.Namespace) -> Any:
-    """The store, migrated, with the config's subscribers synced (so removed addresses get nothing)."""
-    from alerts import sync_subscriptions
-    from storage.db import ensure_schema, session_factory
-
-    config = load_config(args.config)
-    engine = _engine()
-    ensure_schema(engine)
-    sync_subscriptions(session_factory(engine), config.subscribers)
-    return engine
-
-
-def _report_delivery(args: argparse.Namespace, report: Any, what: str) -> int:
-    if args.json:
-        _print_json(report.to_json())
-    else:
-        print(
-            f"{report.messages_sent} {what} sent ({report.alerts_sent} alert(s)), "
-            f"{report.pending} alert(s) pending, {report.failed} given up"
-        )
-    if report.error:
-        raise RunError(f"{report.error}; {report.pending} alert(s) stay pending")
-    return 0
-
-
-def cmd_deliver(args: argparse.Namespace) -> int:
-    from alerts import deliver_pending
-
-    smtp = _smtp_settings()
-    engine = _alert_engine(args)
-    if smtp is None:
-        report = deliver_pending(engine, None)
-        raise RunError(_unset_smtp_note(report.pending).removeprefix("alerts: "))
-    return _report_delivery(args, deliver_pending(engine, smtp), "message(s)")
-
-
-def cmd_digest(args: argparse.Namespace) -> int:
-    from alerts import send_due_digests
-
-    smtp = _smtp_settings()
-    engine = _alert_engine(args)
-    if smtp is None:
-        report = send_due_digests(engine, None)
-        raise RunError(_unset_smtp_note(report.pending).removeprefix("alerts: "))
-    return _report_delivery(args, send_due_digests(engine, smtp, now=args.now, force=args.force), "digest(s)")
-
-
-def cmd_changes(args: argparse.Namespace) -> int:
-    from storage.queries import list_changes
-
-    with _read_session() as session:
-        rows = list_changes(
-            session, since=args.since, source=args.source, kind=args.kind, limit=args.limit, mark=args.mark
-        )
-    if args.json:
-        _print_json(rows)
-        return 0
-    if not rows:
-        print("no changes")
-    for row in rows:
-        flag = "*" if row["relevant"] else " "
-        mark = f" <{row['mark']}>" if row["mark"] else ""
-        print(
-            f"{row['id']:>6} {row['detected_at']} {flag}{row['kind']:<11} {row['source']:<16} "
-            f"{_one_line(row['title'])}  [{row['significance']:.2f}]{mark} {_one_line(row['summary'])}"
-        )
-    return 0
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    from crawlers import canonical_url
-    from storage.queries import document_history
-
-    with _read_session() as session:
-        data = document_history(session, args.ref, canonical_url)
-    if data is None:
-        raise RunError(f"no document {args.ref!r}")
-    if args.json:
-        _print_json(data)
-        return 0
-    print(f"document {data['document_id']} [{data['status']}] {_one_line(data['title'])}\n  {data['url']}")
-    for v in data["versions"]:
-        print(
-            f"  version {v['id']:>6}  {v['first_seen_at']} .. {v['last_seen_at']}  {v['chars']} chars  "
-            f"{v['content_hash'][:12]}  x{v['extractor_revision'] or '?'}  {_one_line(v['title'])}"
-        )
-    return 0
-
-
-def cmd_diff(args: argparse.Namespace) -> int:
-    from policydiff import render_html, render_text
-    from policywatch.classify import diff_versions
-    from storage.models import DocumentVersion
-
-    with _read_session() as session:
-        old, new = session.get(DocumentVersion, args.old), session.get(DocumentVersion, args.new)
-        missing = [str(i) for i, v in ((args.old, old), (args.new, new)) if v is None]
-        if missing:
-            raise RunError(f"no version {', '.join(missing)}")
-        result = diff_versions(old, new)
-    if args.format == "json":
-        _print_json(result.to_json(args.old, args.new))
-    elif args.format == "html":
-        print(render_html(result))
-    else:
-        print(_lines(render_text(result)) if result.changes else "no changes")
-    return 0
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-    from storage.models import DocumentVersion
-
-    with _read_session() as session:
-        version = session.get(DocumentVersion, args.version)
-        if version is None:
-            raise RunError(f"no version {args.version}")
-        if args.normalised:
-            from extraction import normalise_text
-
-            title, text = normalise_text(version.title), version.normalized_text
-        else:
-            title = as_published(version.title)
-            text = "\n".join(filter(None, map(as_published, version.paragraphs)))
-        print(_one_line(title))
-        print()
-        print(_lines(text))
-    return 0
-
-
-# Letters, digits and combining marks: the characters NFKC is applied to by `as_published`.
-_NFKC_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Mn", "Mc", "Me"})
-
-
-def as_published(text: str) -> str:
-    """`text` as the page prints it, for reading (CONTRACT.md `show`): whitespace folded, NFKC on
-    letters and digits only (full-width ２０２５ and ＡＢＣ become 2025 and ABC), while punctuation and
-    symbols stay as printed (，。“”——《》（）： are not turned into their ASCII look-alikes, as plain
-    NFKC would turn ， into , and （ into ( )."""
-    import unicodedata
-
-    from extraction import fold_whitespace
-
-    out: list[str] = []
-    run: list[str] = []
-    for ch in fold_whitespace(text):
-        if unicodedata.category(ch) in _NFKC_CATEGORIES:
-            run.append(ch)
-            continue
-        if run:
-            out.append(unicodedata.normalize("NFKC", "".join(run)))
-            run = []
-        out.append(ch)
-    if run:
-        out.append(unicodedata.normalize("NFKC", "".join(run)))
-    return "".join(out)
-
-
 def cmd_references(args: argparse.Namespace) -> int:
     from policywatch.policy_graph import document_graph, rebuild_references
     from storage.db import ensure_schema, session_factory, unit_of_work
@@ -484,73 +256,6 @@ def cmd_references(args: argparse.Namespace) -> int:
             print(f"  #{item['id']} {item['title']} {item['doc_number'] or ''}{where}")
     for item in graph["repealed_by"]:
         print(f"已废止: repealed by #{item['id']} {item['title']}")
-    return 0
-
-
-def cmd_reextract(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    for source_id in args.source or []:
-        config.source(source_id)  # unknown id -> ConfigError -> exit 2
-    from policywatch.reextract import reextract
-
-    summary = reextract(config, _engine(), args.source, everything=args.everything)
-    if args.json:
-        _print_json(summary.to_json())
-        return 0
-    print(
-        f"{summary.versions_checked} version(s) checked: {summary.rewritten} rewritten, "
-        f"{summary.unchanged} unchanged, {summary.skipped} skipped"
-    )
-    for failure in summary.failures[:20]:
-        print(
-            f"  skipped version {failure['version_id']} [{failure['source']}] {_one_line(failure['url'])}: "
-            f"{_one_line(failure['reason'])}"
-        )
-    if len(summary.failures) > 20:
-        print(f"  … and {len(summary.failures) - 20} more")
-    if summary.same_as_previous:
-        print(
-            f"  {len(summary.same_as_previous)} version(s) now read the same as the version before them "
-            "(both kept, no event)"
-        )
-    return 0
-
-
-def cmd_search(args: argparse.Namespace) -> int:
-    from policywatch.search import SearchQuery, search
-
-    query = SearchQuery(
-        text=args.query,
-        history=args.history,
-        source=args.source,
-        issuer=args.issuer,
-        published_from=args.since,
-        published_to=args.until,
-        kind=args.kind,
-        status=args.status,
-        limit=args.limit,
-    )
-    if not query.text.strip() and not query.has_filters:
-        print("policywatch search: give a QUERY or a filter (--source, --issuer, --since …)", file=sys.stderr)
-        return 2
-    with _read_session() as session:
-        rows = search(session, query)
-    if args.json:
-        _print_json(rows)
-        return 0
-    if not rows:
-        print("no documents found")
-    for row in rows:
-        removed = " [removed 已删除]" if row["status"] == "removed" else ""
-        print(
-            f"{row['document_id']:>6} v{row['version_id'] or '-':<6} {_one_line(row['title'])}{removed}\n"
-            f"       {row['url']}"
-        )
-        print(f"       {_one_line(row['snippet'])}")
-        if args.history and row.get("versions"):
-            versions = ", ".join(f"v{v['version_id']}" for v in row["versions"])
-            gone = "" if row["in_current"] else f"; gone since {row['gone_since'] or '?'}"
-            print(f"       in {versions}{gone}")
     return 0
 
 
@@ -606,32 +311,6 @@ def cmd_demo_step(args: argparse.Namespace) -> int:
     print(f"step {done.number} of {len(STEPS)} [{done.source}]: {done.change}")
     print(f"the next `policywatch run` records it as: {done.expect}")
     return 0
-
-
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from storage.db import current_revisions, upgrade
-
-    engine = _engine()
-    upgrade(engine)
-    print(f"database at revision {', '.join(sorted(current_revisions(engine)))}")
-    return 0
-
-
-def _lines(text: str) -> str:
-    """Multi-line page text for the terminal: line breaks kept, every other control character neutralised."""
-    return "\n".join(_one_line(line) for line in text.split("\n"))
-
-
-def failure_line(failure: dict[str, str]) -> str:
-    """One failure of a cycle for the terminal: the URL and the reason come from the web."""
-    return f"  error [{failure['source']}] {_one_line(failure['url'])}: {_one_line(failure['error'])}"
-
-
-def _one_line(text: str | None) -> str:
-    """Page text is untrusted: no control characters (CR/LF, escapes) reach the terminal."""
-    if not text:
-        return ""
-    return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
 if __name__ == "__main__":
