@@ -11,7 +11,7 @@ from typing import Any
 # Each name from the module that defines it, imported on first use: the pipeline needs only the
 # outbox side, and rendering (Jinja2, the e-mail package) costs a cycle's start-up ~0.1 s for nothing.
 _WHERE = {
-    "DeliveryReport": "alerts.deliver",
+    "DeliveryReport": "alerts.sending",
     "deliver_after_cycle": "alerts.deliver",
     "deliver_pending": "alerts.deliver",
     "send_due_digests": "alerts.digest",

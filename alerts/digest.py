@@ -13,15 +13,16 @@ and share one Message-ID, fixed before sending: a resend after a crash is the sa
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.message import EmailMessage
+from functools import partial
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts import outbox
-from alerts.deliver import DeliveryReport
 from alerts.identity import Identity, make_token, store_identity
 from alerts.preferences import DEFAULT_DIGEST_HOUR, last_slot, next_slot
 from alerts.render import (
@@ -30,9 +31,9 @@ from alerts.render import (
     build_event_view,
     digest_message,
     render_digest,
-    sent_record,
 )
-from alerts.smtp import SmtpMailer, SmtpRejected, SmtpSettings, SmtpUnavailable
+from alerts.sending import DeliveryReport, Outgoing, send_queue
+from alerts.smtp import SmtpSettings
 from storage.db import session_factory, unit_of_work
 from storage.models import ChangeEvent, OutboxMessage, Subscriber, SubscriberPreference, utcnow
 
@@ -185,84 +186,108 @@ def send_due_digests(
     report = DeliveryReport()
     due = due_subscribers(factory, now, force)
     if due:
-        try:
-            with SmtpMailer(smtp_settings) as mailer:
-                for subscriber_id in due:
-                    if not _send_digest(factory, mailer, smtp_settings, subscriber_id, now, report):
-                        break
-        except SmtpUnavailable as exc:
-            report.error = f"SMTP server unavailable: {exc}"
-            log.warning("%s; digests stay pending", report.error)
+        send_queue(factory, smtp_settings, _Digests(factory, smtp_settings, due, now), now, report)
     report.pending = outbox.count_open(factory, "digest")
     return report
 
 
-def _send_digest(
-    factory: sessionmaker[Session],
-    mailer: SmtpMailer,
-    settings: SmtpSettings,
-    subscriber_id: int,
-    now: datetime,
-    report: DeliveryReport,
-) -> bool:
-    """Send one subscriber's digest(s); False when the server went away (stop the pass)."""
-    owner = outbox.new_owner()
-    rows = outbox.claim_digest_rows(factory, subscriber_id, owner, now)
-    if not rows:
-        return True
-    identity = store_identity(factory)
-    with factory() as session:
-        subscriber = session.get(Subscriber, subscriber_id)
-        assert subscriber is not None
-        email = subscriber.email
-        links, zone_name = _links_and_zone(session, identity, settings.public_url, subscriber_id)
-    # Rows that were already part of a digest whose sending was not confirmed go out again as that
-    # same digest (same Message-ID); the others make a new one.
-    batches: dict[str, list[OutboxMessage]] = {}
-    fresh = [r for r in rows if r.message_id is None]
-    for row in rows:
-        if row.message_id is not None:
-            batches.setdefault(row.message_id, []).append(row)
-    if fresh:
-        message_id = outbox.message_id_for(
-            email, [r.event_id for r in fresh], settings.mail_domain, identity.store_id
-        )
-        outbox.set_message_id(factory, [r.id for r in fresh], owner, message_id)
-        batches.setdefault(message_id, []).extend(fresh)
-    sent_any = False
-    for message_id, batch in batches.items():
-        ids = [r.id for r in batch]
-        try:
-            with factory() as session:
-                views = [_view(session, e, settings.public_url, reason) for e, reason in _entries(batch)]
-            message = digest_message(
-                group_entries(views), views, email, settings.mail_from, message_id, now, links, zone_name
-            )
-        except Exception as exc:  # a rendering bug must not hold back the other digests
-            log.exception("rendering the digest for subscriber %d failed", subscriber_id)
-            outbox.release(factory, ids, owner, f"rendering failed: {type(exc).__name__}: {exc}")
-            continue
-        try:
-            mailer.send(message, [email])
-        except SmtpUnavailable as exc:
-            report.error = f"SMTP server unavailable: {exc}"
-            outbox.release(factory, [r.id for r in rows], owner, report.error)
-            return False
-        except SmtpRejected as exc:
-            report.failed += outbox.release(
-                factory, ids, owner, f"refused: {exc}", permanent=exc.permanent, now=now
-            )
-            continue
-        report.messages_sent += 1
-        record = sent_record(message, "digest", email, now, subscriber_id, [r.event_id for r in batch])
-        report.alerts_sent += outbox.mark_sent(factory, ids, owner, now, record)
-        sent_any = True
-    if sent_any:
-        with unit_of_work(factory) as session:
+class _Digests:
+    """The due digests for alerts.sending: a subscriber's open rows are claimed together when the
+    loop reaches that subscriber, and go out as one message per Message-ID."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        settings: SmtpSettings,
+        subscriber_ids: Sequence[int],
+        now: datetime,
+    ) -> None:
+        self.factory, self.settings, self.now = factory, settings, now
+        self.subscriber_ids = list(subscriber_ids)
+        # The rows claimed for the subscriber in hand, and the owner that holds them.
+        self.holding: tuple[list[int], str] | None = None
+
+    def messages(self) -> Iterator[Outgoing]:
+        for subscriber_id in self.subscriber_ids:
+            yield from self._subscriber_messages(subscriber_id)
+
+    def _subscriber_messages(self, subscriber_id: int) -> Iterator[Outgoing]:
+        factory, settings = self.factory, self.settings
+        owner = outbox.new_owner()
+        rows = outbox.claim_digest_rows(factory, subscriber_id, owner, self.now)
+        if not rows:
+            return
+        identity = store_identity(factory)
+        with factory() as session:
             subscriber = session.get(Subscriber, subscriber_id)
-            if subscriber is not None:
-                subscriber.last_digest_at = now
-    return True
+            assert subscriber is not None
+            email = subscriber.email
+            links, zone_name = _links_and_zone(session, identity, settings.public_url, subscriber_id)
+        # Rows that were already part of a digest whose sending was not confirmed go out again as that
+        # same digest (same Message-ID); the others make a new one.
+        batches: dict[str, list[OutboxMessage]] = {}
+        fresh = [r for r in rows if r.message_id is None]
+        for row in rows:
+            if row.message_id is not None:
+                batches.setdefault(row.message_id, []).append(row)
+        if fresh:
+            message_id = outbox.message_id_for(
+                email, [r.event_id for r in fresh], settings.mail_domain, identity.store_id
+            )
+            outbox.set_message_id(factory, [r.id for r in fresh], owner, message_id)
+            batches.setdefault(message_id, []).extend(fresh)
+        items = [
+            Outgoing(
+                kind="digest",
+                row_ids=[r.id for r in batch],
+                owner=owner,
+                recipient=email,
+                subscriber_id=subscriber_id,
+                event_ids=[r.event_id for r in batch],
+                build=partial(self._message, batch, email, message_id, links, zone_name),
+                label=f"the digest for subscriber {subscriber_id}",
+            )
+            for message_id, batch in batches.items()
+        ]
+        self.holding = ([r.id for r in rows], owner)
+        yield from items
+        self.holding = None
+        # (Not reached when the server went away mid-way: the day's digest is then not done.)
+        if any(item.sent for item in items):
+            with unit_of_work(factory) as session:
+                subscriber = session.get(Subscriber, subscriber_id)
+                if subscriber is not None:
+                    subscriber.last_digest_at = self.now
+
+    def _message(
+        self,
+        batch: Sequence[OutboxMessage],
+        email: str,
+        message_id: str,
+        links: SubscriberLinks | None,
+        zone_name: str,
+    ) -> EmailMessage:
+        public_url = self.settings.public_url
+        with self.factory() as session:
+            views = [_view(session, e, public_url, reason) for e, reason in _entries(batch)]
+        return digest_message(
+            group_entries(views),
+            views,
+            email,
+            self.settings.mail_from,
+            message_id,
+            self.now,
+            links,
+            zone_name,
+        )
+
+    def unavailable(self, error: str) -> None:
+        # The subscriber in hand keeps none of its claimed rows (sent ones are no longer ours, so
+        # they stay sent); the subscribers not reached were never claimed.
+        if self.holding is not None:
+            row_ids, owner = self.holding
+            outbox.release(self.factory, row_ids, owner, error)
+        log.warning("%s; digests stay pending", error)
 
 
 def _view(session: Session, event_id: int, public_url: str | None = None, reason: str = "event") -> EventView:

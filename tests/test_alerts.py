@@ -634,6 +634,71 @@ def test_digest_force_sends_before_it_is_due(world: AlertWorld, smtp: SmtpServer
     assert len(smtp.messages) == 2
 
 
+def test_digests_survive_a_server_going_away_and_a_refusal_as_alerts_do(
+    world: AlertWorld, smtp: SmtpServer
+) -> None:
+    """Digests go through the alerts' send loop (alerts.sending): a server that goes away mid-pass
+    leaves every digest pending and unmarked, a refused one waits for its next try, none goes twice."""
+    world.subscribers = "\n".join(
+        [subscriber("one@example.org", digest=True), subscriber("two@example.org", digest=True)]
+    )
+    world.baseline()
+    world.change_figure()
+    world.cycle()
+    settings = settings_from_env()
+    smtp.sink.mode = "close"  # 421 on the first digest: the server is going away
+    report = send_due_digests(world.engine, settings, force=True)
+    assert (report.messages_sent, report.pending) == (0, 2) and "unavailable" in (report.error or "")
+    assert [r.status for r in world.outbox()] == ["pending", "pending"]
+    with world.sessions() as s:
+        assert [sub.last_digest_at for sub in s.scalars(select(Subscriber))] == [None, None]
+
+    smtp.sink.mode = "reject"
+    report = send_due_digests(world.engine, settings, force=True)
+    assert (report.messages_sent, report.failed, report.pending, report.error) == (0, 0, 2, None)
+    assert [(r.status, r.rejections) for r in world.outbox()] == [("pending", 1), ("pending", 1)]
+    smtp.sink.mode = "accept"
+    assert send_due_digests(world.engine, settings, force=True).messages_sent == 0  # waiting
+    later = utcnow() + REFUSAL_BACKOFF[0] + timedelta(seconds=1)
+    report = send_due_digests(world.engine, settings, now=later, force=True)
+    assert (report.messages_sent, report.alerts_sent, report.pending) == (2, 2, 0)
+    assert sorted(m.rcpt_tos[0] for m in smtp.messages) == ["one@example.org", "two@example.org"]
+    assert send_due_digests(world.engine, settings, now=later, force=True).messages_sent == 0
+    assert len(smtp.messages) == 2
+
+
+def test_an_alert_that_fails_to_render_holds_back_no_other(
+    world: AlertWorld, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alerts.render
+
+    world.subscribers = "\n".join([subscriber("a@example.org"), subscriber("b@example.org")])
+    world.baseline()
+    world.change_figure()
+    monkeypatch.delenv("POLICYWATCH_SMTP_URL")
+    assert world.cycle().alerts_pending == 2
+    monkeypatch.setenv("POLICYWATCH_SMTP_URL", smtp.url)
+    real = alerts.render.alert_message
+
+    def broken_for_a(view: Any, recipient: str, *args: Any) -> Any:
+        if recipient == "a@example.org":
+            raise RuntimeError("template bug")
+        return real(view, recipient, *args)
+
+    monkeypatch.setattr(alerts.render, "alert_message", broken_for_a)
+    report = deliver_pending(world.engine, settings_from_env())
+    assert (report.messages_sent, report.pending, report.error) == (1, 1, None)
+    assert [m.rcpt_tos[0] for m in smtp.messages] == ["b@example.org"]
+    rows = {r.subscriber_id: r for r in world.outbox()}
+    assert sorted((r.status, (r.last_error or "")[:17]) for r in rows.values()) == [
+        ("pending", "rendering failed:"),
+        ("sent", ""),
+    ]
+    monkeypatch.setattr(alerts.render, "alert_message", real)
+    assert deliver_pending(world.engine, settings_from_env()).messages_sent == 1
+    assert sorted(m.rcpt_tos[0] for m in smtp.messages) == ["a@example.org", "b@example.org"]
+
+
 # --- untrusted page text ---------------------------------------------------------------------------
 
 
