@@ -54,7 +54,7 @@ class _DeadlineMixin:
     _pw_base: float | None
 
     def settimeout(self, value: float | None) -> None:
-        self._pw_base = value
+        self._pw_base = value  # type: ignore[misc]  # the slot is the concrete socket class's
         socket.socket.settimeout(self, value)  # type: ignore[arg-type]
 
     def _pw_tighten(self) -> None:

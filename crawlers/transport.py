@@ -75,7 +75,12 @@ def _get(
     prepared = requests.PreparedRequest()
     prepared.prepare(method="GET", url=url, headers={**session.headers, **headers}, cookies=session.cookies)
     response = session.get_adapter(url).send(
-        prepared, stream=True, timeout=timeout, verify=session.verify, cert=session.cert, proxies={}
+        prepared,
+        stream=True,
+        timeout=timeout,
+        verify=session.verify,  # type: ignore[arg-type]  # never None: requests' default is True
+        cert=session.cert,
+        proxies={},
     )
     extract_cookies_to_jar(session.cookies, prepared, response.raw)
     return response
@@ -155,7 +160,7 @@ def _open_socket(conn: HTTPConnection, resolver: _Resolver | None) -> socket.soc
     resolver: a private-allowed source, or the proxy) to what getaddrinfo answers."""
     host, port = conn._dns_host, conn.port  # urllib3: the host to resolve (no trailing dot)
     if resolver is not None:
-        targets = [
+        targets: list[tuple[int, Any]] = [
             (family, (address, port) if family == socket.AF_INET else (address, port, 0, 0))
             for family, address in resolver.addresses(host)
         ]
@@ -246,7 +251,7 @@ _POOL_CLASSES = {"http": _HTTPPool, "https": _HTTPSPool}
 class _PoolManager(PoolManager):
     def __init__(self, *args: Any, pw_resolver: _Resolver | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pool_classes_by_scheme = _POOL_CLASSES  # type: ignore[assignment]
+        self.pool_classes_by_scheme = _POOL_CLASSES
         self._pw_resolver = pw_resolver
 
     def _new_pool(
@@ -280,7 +285,7 @@ class _Adapter(HTTPAdapter):
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         if isinstance(manager, ProxyManager) and manager.pool_classes_by_scheme is not _POOL_CLASSES:
-            manager.pool_classes_by_scheme = _POOL_CLASSES  # type: ignore[assignment]
+            manager.pool_classes_by_scheme = _POOL_CLASSES
         return manager
 
 

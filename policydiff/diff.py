@@ -131,7 +131,12 @@ PARTICLES = frozenset("的了地得着过之而及与和或等也")
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """A changed part inside a sentence pair; offsets are into ``Block.old`` / ``Block.new``."""
+    """A changed part inside a sentence pair; offsets are into ``Block.old`` / ``Block.new``.
+
+    >>> [span] = diff_sentences("第一条 数据要素。", "第一条 数据要素市场。")
+    >>> span.to_json()
+    {'op': 'insert', 'old': [8, 8], 'new': [8, 10], 'old_text': '', 'new_text': '市场'}
+    """
 
     op: str  # "replace" | "delete" | "insert"
     old_start: int
@@ -158,6 +163,15 @@ class Block:
     ``old_index`` / ``new_index`` are sentence positions in the old / new document (for a multi-sentence
     block: of its first sentence); ``old_paragraph`` / ``new_paragraph`` the index of the (non-empty)
     paragraph the block belongs to.
+
+    >>> diff = diff_texts(["第一条 数据要素。", "第二条 附则。"], ["第二条 附则。", "第一条 数据要素市场。"])
+    >>> [block.op for block in diff.blocks]
+    ['equal', 'move']
+    >>> moved = diff.blocks[1]
+    >>> (moved.old, moved.new, moved.old_paragraph, moved.new_paragraph)
+    ('第一条 数据要素。', '第一条 数据要素市场。', 0, 1)
+    >>> moved.to_json()["spans"][0]["new_text"]
+    '市场'
     """
 
     op: str  # "equal" | "insert" | "delete" | "replace" | "move"
@@ -184,6 +198,16 @@ class Block:
 
 @dataclass(frozen=True, slots=True)
 class DocumentDiff:
+    """The blocks of a diff in the new text's reading order, and its significance (module docstring).
+
+    >>> diff = diff_texts(["第一条 数据要素。第二条 附则。"], ["第一条 数据要素市场。第二条 附则。"])
+    >>> [block.op for block in diff.blocks], [block.op for block in diff.changes]
+    (['replace', 'equal'], ['replace'])
+    >>> data = diff.to_json(41, 42)
+    >>> data["old_version_id"], data["new_version_id"], [c["new"] for c in data["changes"]]
+    (41, 42, ['第一条 数据要素市场。'])
+    """
+
     blocks: tuple[Block, ...]  # reading order of the new text, "equal" blocks included
     significance: float
 
@@ -417,7 +441,17 @@ def _anchored_blocks(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple
 
 
 def diff_sentences(old: str, new: str) -> tuple[Span, ...]:
-    """Character spans that turn ``old`` into ``new`` (token-level difflib, see module docstring)."""
+    """Character spans that turn ``old`` into ``new`` (token-level difflib, see module docstring).
+
+    A number changes as a whole; equal sentences give no span.
+
+    >>> diff_sentences("第一条 数据要素。", "第一条 数据要素市场。")
+    (Span(op='insert', old_start=8, old_end=8, new_start=8, new_end=10, old_text='', new_text='市场'),)
+    >>> [(s.old_text, s.new_text) for s in diff_sentences("增加值8354亿元，增长35%。", "增加值8355亿元，增长50%。")]
+    [('8354', '8355'), ('35', '50')]
+    >>> diff_sentences("第一条 数据要素。", "第一条 数据要素。")
+    ()
+    """
     if old == new:
         return ()
     ta, tb = tokenize(old), tokenize(new)
@@ -710,7 +744,18 @@ def _pair_moves(left_old: list[tuple[_Sent, int]], left_new: list[_Sent]) -> lis
 
 
 def diff_texts(old: Sequence[str], new: Sequence[str]) -> DocumentDiff:
-    """Diff two documents given as lists of normalised paragraphs (empty paragraphs are ignored)."""
+    """Diff two documents given as lists of normalised paragraphs (empty paragraphs are ignored).
+
+    >>> old = ["第一条 数据要素。第二条 培育市场。", "第三条 附则。"]
+    >>> new = ["第一条 数据要素市场。第二条 培育市场。", "", "第三条 附则。"]
+    >>> diff = diff_texts(old, new)
+    >>> [(b.op, b.new) for b in diff.blocks]
+    [('replace', '第一条 数据要素市场。'), ('equal', '第二条 培育市场。'), ('equal', '第三条 附则。')]
+    >>> diff.changes[0].spans[0].new_text
+    '市场'
+    >>> 0 < diff.significance < 1, diff_texts(old, old).significance
+    (True, 0.0)
+    """
     old_p = [p for p in old if p]
     new_p = [p for p in new if p]
     old_starts = _sentence_starts(old_p)
@@ -839,7 +884,19 @@ def _weight(text: str | None) -> float:
 
 
 def significance_of(blocks: Sequence[Block], total_chars: int) -> float:
-    """Significance of a list of blocks in a document of ``total_chars`` characters (see module doc)."""
+    """Significance of a list of blocks in a document of ``total_chars`` characters (see module doc).
+
+    >>> diff = diff_texts(["第一条 数据要素。", "第二条 培育市场。"], ["第一条 数据要素市场。"])
+    >>> significance_of(diff.blocks, 18) == diff.significance  # old text: 18 characters
+    True
+    >>> round(significance_of(diff.blocks, 18), 3)
+    0.628
+    >>> figure = diff_texts(["增长35%。"], ["增长50%。"])  # "35"->"50": W = 10
+    >>> round(significance_of(figure.blocks, 10_000), 3)  # as if in a 10,000-character document
+    0.222
+    >>> significance_of([], 18)
+    0.0
+    """
     w = 0.0
     for b in blocks:
         if b.op == "equal":
@@ -888,6 +945,16 @@ def apply_diff(old_paragraphs: Sequence[str], diff: DocumentDiff) -> str:
 
     Raises ``ValueError`` when the old side of the diff does not rebuild ``old_paragraphs`` (empty
     paragraphs ignored), i.e. when the diff was not made from this old text.
+
+    >>> old = ["第一条 数据要素。", "第二条 附则。"]
+    >>> diff = diff_texts(old, ["第一条 数据要素市场。", "第二条 附则。"])
+    >>> print(apply_diff(old, diff))
+    第一条 数据要素市场。
+    第二条 附则。
+    >>> apply_diff(["第一条 其他。"], diff)
+    Traceback (most recent call last):
+      ...
+    ValueError: the diff was not computed from these old paragraphs
     """
     expected = [p for p in old_paragraphs if p]
     if _side_paragraphs(diff.blocks, "old") != expected:

@@ -29,16 +29,29 @@ def split_sentences(paragraph: str) -> list[str]:
     """Split a paragraph after 。！？；!?; keeping the terminator (and trailing closers/whitespace).
 
     ``"".join(split_sentences(p)) == p`` always holds; no returned sentence is empty.
+
+    >>> split_sentences("第一条 数据要素。第二条 “培育市场！”第三条 附则")
+    ['第一条 数据要素。', '第二条 “培育市场！”', '第三条 附则']
+    >>> split_sentences("")
+    []
     """
     return _SENTENCE_RE.findall(paragraph)
 
 
 def count_sentences(paragraph: str) -> int:
-    """``len(split_sentences(paragraph))``."""
+    """``len(split_sentences(paragraph))``.
+
+    >>> count_sentences("第一条 数据要素。第二条 培育市场；第三条 附则。")
+    3
+    """
     return len(_SENTENCE_RE.findall(paragraph))
 
 
 def tokenize(text: str) -> list[str]:
     """Split text into diff tokens: runs of ASCII digits/letters (``32.5``, ``8,354``, ``GDP``) are one
-    token, every other character is its own token. ``"".join(tokenize(t)) == t``."""
+    token, every other character is its own token. ``"".join(tokenize(t)) == t``.
+
+    >>> tokenize("数据要素市场8,354亿元，增长32.5%")
+    ['数', '据', '要', '素', '市', '场', '8,354', '亿', '元', '，', '增', '长', '32.5', '%']
+    """
     return _TOKEN_RE.findall(text)

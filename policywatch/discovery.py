@@ -134,9 +134,9 @@ def plan_source(
         # of them may have moved there. Each is checked before the new URLs (its redirect keeps its
         # history), at the cost of about one request per new document.
         for url in sorted(previously_listed - listed_now):
-            doc = known.get(url)
-            if doc is not None and doc.id in known_targets and doc.status == "active":
-                dropped.append(known_targets.pop(doc.id)[0])
+            gone = known.get(url)
+            if gone is not None and gone.id in known_targets and gone.status == "active":
+                dropped.append(known_targets.pop(gone.id)[0])
     checks = schedule_checks(
         source,
         config,
@@ -152,11 +152,11 @@ def plan_source(
     listed_urls = sorted(listed_now)[:MAX_PENDING_URLS] if summary.errors == 0 else None
     if checks.new_deferred != pending or (listed_urls is not None and set(listed_urls) != previously_listed):
         with unit_of_work(factory) as session:
-            src = session.get(Source, source.id)
-            if src is not None:
-                src.pending_urls = checks.new_deferred[:MAX_PENDING_URLS] or None
+            row = session.get(Source, source.id)
+            if row is not None:
+                row.pending_urls = checks.new_deferred[:MAX_PENDING_URLS] or None
                 if listed_urls is not None:
-                    src.listed_urls = listed_urls or None
+                    row.listed_urls = listed_urls or None
     summary.documents_seen = len(known_targets) + len(pairs) + len(dropped) + len(new_urls)
     summary.due, summary.deferred = checks.due_count, checks.deferred
     summary.rechecked = len(checks.due) - checks.early

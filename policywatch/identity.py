@@ -167,8 +167,11 @@ def same_identity(
 
 
 class _Content(Protocol):
-    title: str
-    doc_number: str | None
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def doc_number(self) -> str | None: ...
 
 
 def moved_document(session: Session, source_id: str, content: _Content) -> Document | None:
@@ -205,8 +208,11 @@ MIN_TRUNCATED_TITLE = 10
 
 
 class _Listed(Protocol):
-    url: str
-    title: str | None
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def title(self) -> str | None: ...
 
 
 def _titles_match(listed: str, document: str) -> bool:

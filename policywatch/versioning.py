@@ -13,6 +13,7 @@ mixins of `DocumentProcessor`, sharing its open batch: none of them is used alon
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -164,7 +165,7 @@ class DocumentProcessor(EventsMixin, MovesMixin):
             if seen.target == self._pairs[doc_id][0]:
                 self._take(seen)
             else:
-                self._write(seen, lambda session, o=seen: self._candidate_alone(session, o))
+                self._write(seen, functools.partial(self._candidate_alone, seen=seen))
 
     def _take(self, seen: Observation) -> None:
         if seen.same_page or (seen.fetch.not_modified and not seen.fetch.error):
@@ -210,7 +211,7 @@ class DocumentProcessor(EventsMixin, MovesMixin):
         for seen, work, _ in batch:
             try:
                 with unit_of_work(self.factory) as session:
-                    self.summary.add(self._counted(lambda s=session, w=work: w(s)))
+                    self.summary.add(self._counted(functools.partial(work, session)))
             except (OperationalError, DBAPIError):
                 raise
             except Exception as exc:

@@ -44,14 +44,26 @@ class FetchRecord(Protocol):
 
 
 class Content(Protocol):
-    """What the version stage needs from an extracted document (extraction.ExtractedDocument satisfies it)."""
+    """What the version stage needs from an extracted document (extraction.ExtractedDocument satisfies it).
+    Read-only members: a frozen dataclass satisfies them."""
 
-    title: str
-    paragraphs: tuple[str, ...]
-    doc_number: str | None
-    issuer: str | None
-    published_at: str | None
-    method: str
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def paragraphs(self) -> tuple[str, ...]: ...
+
+    @property
+    def doc_number(self) -> str | None: ...
+
+    @property
+    def issuer(self) -> str | None: ...
+
+    @property
+    def published_at(self) -> str | None: ...
+
+    @property
+    def method(self) -> str: ...
 
     @property
     def normalised_paragraphs(self) -> list[str]: ...
