@@ -1,5 +1,9 @@
 """Is a refetched page the page the current version was read from, for extraction? Fingerprints.
 
+(About 620 lines in one module on purpose: it replicates extraction's decisions one by one on lxml's
+tree, and the replica is only trustworthy read side by side as one piece; the extraction it mirrors
+is extraction.document with containers.py, title.py and blocks.py.)
+
 The pipeline keeps, with a document, the fingerprint of the page its current version was read from,
 and takes a refetched page with the same fingerprint as that version seen again, without extracting
 it. A fingerprint is a hash of evidence: same evidence must mean the same title and paragraphs, and
@@ -198,7 +202,8 @@ def whole_page_fingerprint(html: str) -> str | None:
 # --- the "c" plan: the evidence extraction reads ------------------------------------------------------
 #
 # Copies of extraction.document's constants (which imports BeautifulSoup, kept out of unchanged
-# cycles): tests/test_equivalence_replica.py fails when the two drift apart.
+# cycles): tests/test_fastpath_noise.py (test_the_replica_constants_are_extractions) fails when the
+# two drift apart.
 _META_TABLE_CORE = (
     "索引号",
     "主题分类",
