@@ -23,16 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import ChangeEvent, ChangeMark, OutboxMessage, utcnow
+from storage.vocabulary import CURRENT_MARKS, Mark, MarkFilter
 
-MARKS = ("important", "reviewed", "not_significant")
-CLEARED = "cleared"
-MARK_LABELS = {
-    "important": ("重要", "important", "#cf222e"),
-    "reviewed": ("已审阅", "reviewed", "#1a7f37"),
-    "not_significant": ("不重要", "not significant", "#8c959f"),
-}
+MARKS = tuple(m.value for m in CURRENT_MARKS)
+CLEARED = Mark.CLEARED.value
+MARK_LABELS = {m.value: (m.label_zh, m.label, m.colour) for m in CURRENT_MARKS}
 # The filter values of the change lists: a mark, or `unreviewed` (no mark).
-MARK_FILTERS = (*MARKS, "unreviewed")
+MARK_FILTERS = tuple(f.value for f in MarkFilter)
 MAX_NOTE_CHARS = 2000
 MAX_USER_CHARS = 200
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -21,9 +21,10 @@ from alerts.identity import DEFAULT_TIMEZONE, Identity, InvalidToken, read_token
 from alerts.subscriptions import Rule, _tuples, follow_digest_choice, preference_rule
 from storage.db import unit_of_work
 from storage.models import OutboxMessage, Source, Subscriber, SubscriberPreference, utcnow
+from storage.vocabulary import SUBSCRIBABLE_EVENTS
 
 # The change events, and `important`: a change an analyst marked important (alerts.marks).
-EVENT_KINDS = ("new", "changed", "removed", "restored", "republished", "important")
+EVENT_KINDS = tuple(str(k) for k in SUBSCRIBABLE_EVENTS)
 MAX_FOLLOWS = 50
 DEFAULT_DIGEST_HOUR = 8
 MAX_KEYWORDS = 50

@@ -39,3 +39,13 @@ def test_the_charts_and_the_command_line_take_their_words_from_it() -> None:
 
     assert list(cli_kinds) == list(web_kinds) == [k.value for k in EventKind]
     assert {k.value: k.colour for k in EventKind} == KIND_COLOURS
+
+
+def test_the_alerts_and_the_triage_take_their_words_from_it() -> None:
+    from alerts.marks import CLEARED, MARK_FILTERS, MARK_LABELS, MARKS
+    from alerts.preferences import EVENT_KINDS
+
+    assert MARKS == ("important", "reviewed", "not_significant") and CLEARED == "cleared"
+    assert (*MARKS, "unreviewed") == MARK_FILTERS
+    assert MARK_LABELS["not_significant"] == ("不重要", "not significant", "#8c959f")
+    assert EVENT_KINDS == ("new", "changed", "removed", "restored", "republished", "important")
