@@ -163,7 +163,7 @@ def digest_states(factory: sessionmaker[Session], subscriber_id: int | None = No
     ]
 
 
-def _aware(value: object, convert) -> datetime:  # type: ignore[no-untyped-def]
+def _aware(value: object, convert) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return convert(value, None)
@@ -347,7 +347,7 @@ def preview_digest(
             .order_by(OutboxMessage.event_id)
         ).all()
         views = [
-            _view(session, e, public_url, reason) for e, reason in _entries([tuple(r) for r in open_rows])
+            _view(session, e, public_url, reason) for e, reason in _entries([(r[0], r[1]) for r in open_rows])
         ]
         links, zone_name = _links_and_zone(session, identity, public_url, subscriber_id)
     from alerts.identity import zone

@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -51,7 +52,7 @@ class Identity:
     secret: bytes
 
 
-def public_url_from_env(environ: dict[str, str] | None = None) -> str | None:
+def public_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
     """The web app's external address without a trailing slash; None when unset."""
     env = os.environ if environ is None else environ
     raw = (env.get("POLICYWATCH_PUBLIC_URL") or "").strip()
@@ -157,9 +158,10 @@ def local_time(value: datetime | str | None, *, seconds: bool = False, label: bo
         return ""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return value
+        value = parsed
     if value.tzinfo is None:
         from datetime import UTC
 

@@ -101,11 +101,10 @@ class FailureNotifier:
             log.exception("operator notice failed")
 
     def notify(self, context: dict[str, Any]) -> bool:
+        from alerts.smtp import configured_settings
         from storage.db import make_engine
 
-        settings_of = self._settings
-        if settings_of is None:
-            from alerts.smtp import configured_settings as settings_of
+        settings_of = self._settings if self._settings is not None else configured_settings
         ti = context.get("ti") or context.get("task_instance")
         dag = context.get("dag")
         dag_id = getattr(dag, "dag_id", None) or getattr(ti, "dag_id", "?")

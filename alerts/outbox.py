@@ -79,7 +79,7 @@ def message_id_for(
     return f"<policywatch.{label}.{digest[:24]}@{domain}>"
 
 
-def _claimable(now: datetime):  # type: ignore[no-untyped-def]
+def _claimable(now: datetime):
     return and_(
         or_(
             OutboxMessage.status == "pending",
@@ -90,7 +90,7 @@ def _claimable(now: datetime):  # type: ignore[no-untyped-def]
     )
 
 
-def not_opted_out():  # type: ignore[no-untyped-def]
+def not_opted_out():
     """The row's subscriber did not opt out. Part of every claim, so a row left "sending" by a
     crashed deliverer is not resent after its subscriber unsubscribed."""
     # correlate_except: a query that joins subscriber_preferences itself must not swallow this one's.

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from policydiff import DocumentDiff, render_html, render_text
 from storage.models import ChangeEvent, Document, DocumentVersion, Source
+from storage.vocabulary import EventKind
 
 if TYPE_CHECKING:
     from alerts.digest import SourceGroup
@@ -38,20 +39,8 @@ MAX_CHANGES_SHOWN = 40
 EXCERPT_CHARS = 600
 SUBJECT_TITLE_CHARS = 120
 
-KIND_LABELS = {
-    "new": ("新文件", "new document"),
-    "changed": ("内容变更", "changed"),
-    "removed": ("已删除", "removed"),
-    "restored": ("已恢复", "restored"),
-    "republished": ("转载", "republished"),
-}
-KIND_COLOURS = {
-    "new": "#1a7f37",
-    "changed": "#9a6700",
-    "removed": "#cf222e",
-    "restored": "#0969da",
-    "republished": "#57606a",
-}
+KIND_LABELS = {kind.value: (kind.label_zh, kind.label) for kind in EventKind}
+KIND_COLOURS = {kind.value: kind.colour for kind in EventKind}
 
 _env = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
@@ -449,7 +438,7 @@ def sent_record(
 
     def part(subtype: str) -> str | None:
         body = message.get_body(preferencelist=(subtype,))
-        return body.get_content() if body is not None else None  # type: ignore[union-attr]
+        return body.get_content() if body is not None else None
 
     names = ("Subject", "From", "To", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post")
     headers = {n: str(message[n]) for n in names if message[n] is not None}

@@ -220,7 +220,7 @@ class EventText:
         if event.kind in ("changed", "restored") and old is not None and new is not None and old.id != new.id:
             from policywatch.classify import diff_versions
 
-            parts = []
+            parts: list[str] = []
             for block in diff_versions(old, new).changes:
                 parts.extend(p for p in (block.old, block.new) if p)
             return _comparable("\n".join(parts))

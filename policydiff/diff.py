@@ -68,7 +68,7 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Any
+from typing import Any, cast
 
 from rapidfuzz import fuzz, process
 
@@ -272,7 +272,7 @@ def _align(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[_Opcode]:
     """Opcodes turning ``a`` into ``b``: difflib's, or anchored alignment's when difflib would be slow."""
     if _use_anchored(a, b):
         return _opcodes_of_blocks(_anchored_blocks(a, b), len(a), len(b))
-    return SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    return cast(list[_Opcode], SequenceMatcher(None, a, b, autojunk=False).get_opcodes())
 
 
 def _lis_first(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -464,7 +464,7 @@ def diff_sentences(old: str, new: str) -> tuple[Span, ...]:
         suf += 1
     oa = _offsets(ta)
     ob = _offsets(tb)
-    ops = [
+    ops: list[list[Any]] = [
         [tag, oa[pre + a1], oa[pre + a2], ob[pre + b1], ob[pre + b2]]
         for tag, a1, a2, b1, b2 in _align(ta[pre : len(ta) - suf], tb[pre : len(tb) - suf])
     ]

@@ -170,9 +170,10 @@ def deliver_notices(engine: Engine, smtp: Any, recipients: list[str] | None = No
         with SmtpMailer(smtp) as mailer:
             for notice_id in ids:
                 with unit_of_work(factory) as session:
-                    notice = session.get(OperatorNotice, notice_id)
-                    if notice is None or notice.status != "pending":
+                    row = session.get(OperatorNotice, notice_id)
+                    if row is None or row.status != "pending":
                         continue
+                    notice = row
                     notice.attempts += 1
                     notice.message_id = (
                         notice.message_id

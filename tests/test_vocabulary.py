@@ -49,3 +49,11 @@ def test_the_alerts_and_the_triage_take_their_words_from_it() -> None:
     assert (*MARKS, "unreviewed") == MARK_FILTERS
     assert MARK_LABELS["not_significant"] == ("不重要", "not significant", "#8c959f")
     assert EVENT_KINDS == ("new", "changed", "removed", "restored", "republished", "important")
+
+
+def test_the_mails_label_and_colour_each_kind_as_the_web_does() -> None:
+    from alerts.render import KIND_COLOURS, KIND_LABELS
+    from web.charts import KIND_COLOURS as WEB_COLOURS
+
+    assert KIND_COLOURS == WEB_COLOURS
+    assert KIND_LABELS["changed"] == ("内容变更", "changed")
