@@ -2,29 +2,73 @@
 
 Validation happens once, at load: every problem is a `ConfigError` that names the key and the
 line, so an operator can fix the file without reading a traceback.
+
+The shape, types, ranges and defaults are declared once, as pydantic models
+(`policywatch.config_models`, also the source of config/sources.schema.json); this module reads
+the YAML into a node tree (which knows each key's line), validates the plain values with the
+models, maps an error's location back to its node, and builds the runtime objects below (whose
+defaults are the models').
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
+from policywatch.config_models import (
+    EVENT_KINDS,
+    FETCHERS,
+    LISTING_KINDS,
+    PAGE_PLACEHOLDER,
+    SOURCE_ID_RE,
+    SUBSCRIBABLE_EVENTS,
+    ConfigModel,
+    ListingModel,
+    PaginationModel,
+    RecheckModel,
+    RelevanceModel,
+    SettingsModel,
+    SourceModel,
+    SubscriberModel,
+    backtracking_risk,
+    default,
+)
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
-from policywatch.schedule import RecheckPolicy, schedule_interval_s
+from policywatch.schedule import RecheckPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "sources.yaml"
 
-SOURCE_ID_RE = re.compile(r"[a-z0-9-]+\Z")  # \Z: "$" would let a trailing newline through
-EVENT_KINDS = ("new", "changed", "removed", "restored", "republished")
-# What a subscriber can ask for: the change events, and `important` (an analyst marked a change so).
-SUBSCRIBABLE_EVENTS = (*EVENT_KINDS, "important")
+__all__ = [
+    "EVENT_KINDS",
+    "FETCHERS",
+    "LISTING_KINDS",
+    "PAGE_PLACEHOLDER",
+    "SOURCE_ID_RE",
+    "SUBSCRIBABLE_EVENTS",
+    "BrokenSource",
+    "Config",
+    "ConfigError",
+    "ListingConfig",
+    "Pagination",
+    "RecheckConfig",
+    "Settings",
+    "SourceConfig",
+    "SubscriberConfig",
+    "backtracking_risk",
+    "load_config",
+    "parse_config",
+    "resolve_config_path",
+]
 
 
 class ConfigError(ValueError):
@@ -40,9 +84,7 @@ class ConfigError(ValueError):
         super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
 
 
-LISTING_KINDS = ("html", "json", "rss", "hanweb")
-FETCHERS = ("http", "browser")
-PAGE_PLACEHOLDER = "{n}"
+_SETTINGS = SettingsModel()  # the defaults
 
 
 @dataclass(frozen=True)
@@ -50,8 +92,8 @@ class Pagination:
     """Further pages of a listing: `template` with "{n}" replaced by first, first+1, …"""
 
     template: str
-    first: int = 2  # the value of {n} on the second page (index_1.html: 1; index_pc_2.html: 2)
-    max_pages: int = 3  # pages read per cycle, the first one included
+    first: int = default(PaginationModel, "first")  # {n} on the second page (index_1.html: 1)
+    max_pages: int = _SETTINGS.max_pages  # pages read per cycle, the first one included
 
     def urls(self, first_url: str) -> list[str]:
         more = [
@@ -65,11 +107,11 @@ class ListingConfig:
     """One listing of a source: an HTML page of links, a JSON document of items, or an RSS/Atom feed."""
 
     url: str
-    kind: str = "html"  # html | json | rss
+    kind: str = default(ListingModel, "kind")  # html | json | rss | hanweb
     link_pattern: re.Pattern[str] | None = None  # html: required (else the source's); json/rss: a filter
-    items: str = ""  # json: dotted path to the list of items ("" = the document itself)
-    url_field: tuple[str, ...] = ("url",)  # json: dotted paths in an item, the first present wins
-    title_field: tuple[str, ...] = ("title",)
+    items: str = default(ListingModel, "items")  # json: dotted path to the list of items ("": the document)
+    url_field: tuple[str, ...] = default(ListingModel, "url_field")  # json: the first present wins
+    title_field: tuple[str, ...] = default(ListingModel, "title_field")
     date_field: tuple[str, ...] = ()
     html_field: str | None = None  # json: dotted path to an HTML fragment whose links are the items
     pages: Pagination | None = None
@@ -125,12 +167,12 @@ class SourceConfig:
     link_pattern: re.Pattern[str] | None = None
     pages: tuple[str, ...] = ()
     content_selector: str | None = None
-    min_delay_s: float = 1.0
+    min_delay_s: float = _SETTINGS.min_delay_s
     # Extensions beyond the contract.
     encoding: str | None = None  # override a site's wrong or missing charset
     max_documents: int | None = None  # cap on documents fetched per cycle
-    concurrency: int = 4  # parallel fetches for this source (politeness still applies per host)
-    schedule: str = "@hourly"
+    concurrency: int = _SETTINGS.concurrency  # parallel fetches (politeness still applies per host)
+    schedule: str = default(SourceModel, "schedule")
     allow_private: bool | None = None  # None: decided from the configured URLs
     listings: tuple[ListingConfig, ...] = ()  # JSON / RSS / paginated listings (listing_urls: plain HTML)
     preset: str | None = None  # extraction preset (extraction.presets); sets content_selector
@@ -140,8 +182,8 @@ class SourceConfig:
     document_hosts: tuple[str, ...] = ()
     # CONTRACT.md: how pages are loaded (http: requests; browser: headless Chromium, scripts run),
     # and whether files linked from a document's body are watched as documents of their own.
-    fetcher: str = "http"
-    attachments: bool = True
+    fetcher: str = default(SourceModel, "fetcher")
+    attachments: bool = default(SourceModel, "attachments")
 
     @property
     def recheck_policy(self) -> RecheckPolicy:
@@ -172,43 +214,45 @@ class SourceConfig:
 @dataclass(frozen=True)
 class SubscriberConfig:
     email: str
-    sources: tuple[str, ...] = ("*",)
+    sources: tuple[str, ...] = default(SubscriberModel, "sources")
     keywords: tuple[str, ...] = ()
-    events: tuple[str, ...] = ("new", "changed", "removed")
-    digest: bool = False
+    events: tuple[str, ...] = default(SubscriberModel, "events")
+    digest: bool = default(SubscriberModel, "digest")
     # 发文字号 or titles: only events of documents that cite, implement, amend or repeal one of them.
     follows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Settings:
-    first_run_alerts: bool = False
-    user_agent: str | None = None
-    max_body_bytes: int = 10 * 1024 * 1024
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 20.0
-    max_attempts: int = 3
-    backoff_base_s: float = 1.0
-    respect_robots: bool = True
+    """`settings:`; the meaning and the range of each key: `policywatch.config_models.SettingsModel`."""
+
+    first_run_alerts: bool = _SETTINGS.first_run_alerts
+    user_agent: str | None = _SETTINGS.user_agent
+    max_body_bytes: int = _SETTINGS.max_body_bytes
+    connect_timeout_s: float = _SETTINGS.connect_timeout_s
+    read_timeout_s: float = _SETTINGS.read_timeout_s
+    max_attempts: int = _SETTINGS.max_attempts
+    backoff_base_s: float = _SETTINGS.backoff_base_s
+    respect_robots: bool = _SETTINGS.respect_robots
     # Politeness defaults for sources that set none.
-    min_delay_s: float = 1.0
-    concurrency: int = 4
-    max_pages: int = 3  # pages of a paginated listing read per cycle
+    min_delay_s: float = _SETTINGS.min_delay_s
+    concurrency: int = _SETTINGS.concurrency
+    max_pages: int = _SETTINGS.max_pages  # pages of a paginated listing read per cycle
     # Processes that read pages of a source with no politeness delay (min_delay_s 0): parsing is
     # CPU-bound, one Python process uses one core. None: one per core. Airflow tasks use one each.
-    processes: int | None = None
+    processes: int | None = _SETTINGS.processes
     # Airflow's execution_timeout for the pipeline's tasks: a backstop, under the hourly schedule,
     # for whatever the per-request deadlines do not bound (a task past it is failed and retried).
-    task_timeout_s: float = 55 * 60
+    task_timeout_s: float = _SETTINGS.task_timeout_s
     # Airflow's first retry of a failed task waits this long (then twice as long each time, at most
     # 30 minutes): a batch whose worker died is re-run soon, on another worker.
-    task_retry_delay_s: float = 60.0
+    task_retry_delay_s: float = _SETTINGS.task_retry_delay_s
     # A source's Airflow run still going this many schedule intervals after it was queued mails the
     # operators once (policywatch.overdue, an Airflow Deadline Alert); 0: no deadline.
-    overdue_after_intervals: float = 3.0
+    overdue_after_intervals: float = _SETTINGS.overdue_after_intervals
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
     # Failing cycles in a row that make a source degraded (policywatch.health).
-    degraded_after: int = 2
+    degraded_after: int = _SETTINGS.degraded_after
     relevance: RelevanceClassifier = field(default_factory=lambda: DEFAULT_CLASSIFIER)
 
 
@@ -247,6 +291,208 @@ def resolve_config_path(cli_path: str | None) -> Path:
     return DEFAULT_CONFIG_PATH
 
 
+def _source_id_of(node: yaml.Node) -> str | None:
+    """The id of a source entry, if it has a valid one (to name the broken source's DAG)."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key_node, value_node in node.value:
+        if key_node.value == "id" and isinstance(value_node, yaml.ScalarNode):
+            value = str(value_node.value)
+            return value if SOURCE_ID_RE.match(value) else None
+    return None
+
+
+# --- the YAML node tree: plain values for the models, and the line of every key -----------------
+
+Loc = Sequence[str | int]
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+class _Refused:
+    """A value the YAML may not hold (a duplicate key, a tag such as !!python/object): it fails any
+    model type, and the error says why instead of the type's words."""
+
+    def __init__(self, message: str, node: yaml.Node):
+        self.message = message
+        self.node = node
+
+    def __repr__(self) -> str:
+        return f"<{self.message}>"
+
+
+def _plain(node: yaml.Node, seen: dict[int, Any] | None = None) -> Any:
+    """The Python value of a node with YAML's safe rules (so `1.0`, `true`, `null` work).
+
+    A node an alias repeats is converted once (`seen`), so that a "billion laughs" file costs what
+    it is long, not what it would expand to (the models never descend into it more than a level).
+    """
+    seen = {} if seen is None else seen
+    if id(node) in seen:
+        return seen[id(node)]
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            value: Any = _construct(node)
+        except yaml.YAMLError as exc:  # a tag the safe loader refuses (!!python/object...)
+            value = _Refused(f"unsupported value: {getattr(exc, 'problem', exc)}", node)
+        seen[id(node)] = value
+    elif isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
+        seen[id(node)] = value = []
+        value.extend(_plain(item, seen) for item in node.value)
+    elif isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
+        seen[id(node)] = value = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                return _Refused("a key must be a single value", key_node)
+            name = str(key_node.value)
+            value[name] = _Refused("duplicate key", key_node) if name in value else _plain(value_node, seen)
+    else:
+        value = _Refused(f"unsupported value: the tag {node.tag!r}", node)
+    return value
+
+
+def _construct(node: yaml.ScalarNode) -> Any:
+    """Build the Python value of one scalar node with YAML's safe rules."""
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _dotted(loc: Loc) -> str:
+    """("sources", 0, "id") -> "sources[0].id"."""
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    return key
+
+
+def _find(root: yaml.Node, loc: Loc) -> tuple[yaml.Node | None, yaml.Node, int]:
+    """The key node and the value node at `loc`, or those of the nearest enclosing key that exists
+    (a missing key: its mapping), and how many parts of `loc` were found."""
+    key_node: yaml.Node | None = None
+    node = root
+    depth = 0
+    for part in loc:
+        found = None
+        if isinstance(part, int) and isinstance(node, yaml.SequenceNode) and 0 <= part < len(node.value):
+            found = (None, node.value[part])
+        elif isinstance(part, str) and isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in reversed(node.value) if k.value == part), None)
+        if found is None:
+            break
+        key_node, node = found
+        depth += 1
+    return key_node, node, depth
+
+
+def _known_keys(loc: Loc) -> list[str]:
+    """The keys the model at `loc` knows (for an "unknown key" error)."""
+    model: Any = ConfigModel
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field_info = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field_info is None:
+            return []
+        model = _model_in(field_info.annotation)
+        if model is None:
+            return []
+    return sorted(f.alias or n for n, f in model.model_fields.items())
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if (model := _model_in(arg)) is not None:
+            return model
+    return None
+
+
+_SCALAR_TYPES = ("string_type", "int_type", "float_type", "bool_type", "literal_error")
+_NOUNS = {"kind": "listing kind", "events": "event"}
+
+
+def _message(error: ErrorDetails) -> str:
+    """Pydantic's error in the configuration's words."""
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "extra_forbidden":
+        return f"unknown key (known keys: {', '.join(_known_keys(error['loc'][:-1]))})"
+    if isinstance(value, _Refused):
+        return value.message
+    if kind == "missing":
+        return f"missing required key {error['loc'][-1]!r}"
+    if kind == "config":
+        return str(ctx["message"])
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", error["msg"]))
+    if kind in _SCALAR_TYPES and isinstance(value, list | dict):
+        return "must be a single value"
+    if kind == "too_short" and error["loc"] == ("sources",):
+        return "at least one source is needed"
+    words = {
+        "bool_type": "must be true or false",
+        "int_type": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_type": "must be a number",
+        "string_type": "must be a non-empty string",
+        "string_too_short": "must be a non-empty string",
+        "string_pattern_mismatch": "must be a non-empty string",
+        "list_type": "must be a list",
+        "dict_type": "must be a mapping",
+        "model_type": "must be a mapping",
+        "model_attributes_type": "must be a mapping",
+        "too_short": "must not be empty",
+    }
+    if kind in words:
+        return words[kind]
+    if kind == "greater_than_equal":
+        return f"must be a number >= {ctx['ge']:g}"
+    if kind == "less_than_equal":
+        return f"must be a number <= {ctx['le']:g}"
+    if kind == "literal_error":
+        name = next((p for p in reversed(error["loc"]) if isinstance(p, str)), "")
+        allowed = ", ".join(re.findall(r"'([^']*)'", str(ctx["expected"])))
+        return f"unknown {_NOUNS.get(name, name)} {value!r} (one of {allowed})"
+    return str(error["msg"])
+
+
+class _Document:
+    """One configuration file: its node tree, and errors placed on it."""
+
+    def __init__(self, root: yaml.Node, path: str | None):
+        self.root = root
+        self.path = path
+
+    def fail(self, message: str, loc: Loc, *, at_key: bool = False, on_mapping: bool = False) -> ConfigError:
+        key_node, node, depth = _find(self.root, loc[:-1] if on_mapping else loc)
+        if isinstance(node, yaml.ScalarNode) and all(isinstance(p, int) for p in loc[depth:]):
+            loc = loc[:depth]  # a single value where a list may be (url_field: url): no [0]
+        where = key_node if at_key and key_node is not None else node
+        return ConfigError(message, key=_dotted(loc), line=where.start_mark.line + 1, path=self.path)
+
+    def error(self, error: ErrorDetails, prefix: Loc = ()) -> ConfigError:
+        loc = (*prefix, *error["loc"], *(error.get("ctx") or {}).get("loc", ()))
+        value = error.get("input")
+        if isinstance(value, _Refused) and error["type"] != "extra_forbidden":
+            line = value.node.start_mark.line + 1
+            return ConfigError(value.message, key=_dotted(loc), line=line, path=self.path)
+        on_mapping = bool((error.get("ctx") or {}).get("on_mapping"))
+        return self.fail(
+            _message(error), loc, at_key=error["type"] == "extra_forbidden", on_mapping=on_mapping
+        )
+
+    def validate(self, model: type[Any], data: Any, prefix: Loc = (), **context: Any) -> Any:
+        """`data` validated by `model`; else the error nearest the top of the file, as a ConfigError."""
+        try:
+            return model.model_validate(data, context=context)
+        except ValidationError as exc:
+            errors = [self.error(e, prefix) for e in exc.errors(include_url=False)]
+            raise min(errors, key=lambda e: e.line or 0) from None
+
+
 def load_config(path: str | os.PathLike[str] | None = None, *, lenient: bool = False) -> Config:
     """The validated configuration. `lenient`: a source entry that fails validation is set aside in
     `Config.broken` instead of failing the whole file (settings, subscribers and YAML syntax still
@@ -261,715 +507,181 @@ def load_config(path: str | os.PathLike[str] | None = None, *, lenient: bool = F
 
 def parse_config(text: str, path: str | None = None, *, lenient: bool = False) -> Config:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", line=line, path=path) from exc
-    return _Validator(path).config(node, lenient=lenient)
-
-
-def _source_id_of(node: yaml.Node) -> str | None:
-    """The id of a source entry, if it has a valid one (to name the broken source's DAG)."""
-    if not isinstance(node, yaml.MappingNode):
-        return None
-    for key_node, value_node in node.value:
-        if key_node.value == "id" and isinstance(value_node, yaml.ScalarNode):
-            value = str(value_node.value)
-            return value if SOURCE_ID_RE.match(value) else None
-    return None
-
-
-# --- validation over the YAML node tree, so every error knows its line -------------------------
-
-
-class _Validator:
-    def __init__(self, path: str | None):
-        self.path = path
-
-    def fail(self, message: str, key: str, node: yaml.Node | None) -> ConfigError:
-        line = node.start_mark.line + 1 if node is not None else None
-        return ConfigError(message, key=key, line=line, path=self.path)
-
-    def mapping(self, node: yaml.Node | None, key: str, allowed: dict[str, bool]) -> dict[str, yaml.Node]:
-        """Check a mapping against `allowed` (name -> required) and return its value nodes."""
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail("must be a mapping", key, node)
-        values: dict[str, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            name = key_node.value
-            dotted = f"{key}.{name}" if key else name
-            if name not in allowed:
-                known = ", ".join(sorted(allowed))
-                raise self.fail(f"unknown key (known keys: {known})", dotted, key_node)
-            if name in values:
-                raise self.fail("duplicate key", dotted, key_node)
-            values[name] = value_node
-        for name, required in allowed.items():
-            if required and name not in values:
-                raise self.fail(f"missing required key {name!r}", f"{key}.{name}" if key else name, node)
-        return values
-
-    def scalar(self, node: yaml.Node, key: str) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.fail("must be a single value", key, node)
-        return self.construct(node, key)
-
-    def construct(self, node: yaml.ScalarNode, key: str) -> Any:
+    if root is None:
+        raise ConfigError("the configuration is empty", key="sources", path=path)
+    doc = _Document(root, path)
+    try:
+        data = _plain(root)
+    except RecursionError:
+        raise ConfigError("nested too deeply", path=path) from None
+    if not lenient:
+        model: ConfigModel = doc.validate(ConfigModel, data)
+        settings = _settings(model.settings)
+        sources = [_source(m, settings) for m in model.sources]
+        entries = list(enumerate(sources))
+        for i, source in entries:
+            _check_source(doc, i, source, model.sources[i], settings)
+        return _config(doc, model, settings, sources, broken=[])
+    # Lenient: the file's frame first (settings, subscribers' shape), then each source on its own.
+    model = doc.validate(ConfigModel, data, sources_one_by_one=True)
+    settings = _settings(model.settings)
+    good: list[SourceConfig] = []
+    broken: list[BrokenSource] = []
+    for i, item in enumerate(data["sources"]):
         try:
-            return _construct(node)
-        except yaml.YAMLError as exc:  # a tag the safe loader refuses (!!python/object...)
-            raise self.fail(f"unsupported value: {getattr(exc, 'problem', exc)}", key, node) from exc
+            entry: SourceModel = doc.validate(SourceModel, item, ("sources", i))
+            source = _source(entry, settings)
+            _check_source(doc, i, source, entry, settings, seen={s.id for s in good})
+        except ConfigError as error:
+            items = _find(root, ("sources", i))[1]
+            broken.append(BrokenSource(index=i, id=_source_id_of(items), error=error))
+            continue
+        good.append(source)
+    return _config(doc, model, settings, good, broken=broken)
 
-    def string(self, node: yaml.Node, key: str, *, allow_null: bool = False) -> str | None:
-        value = self.scalar(node, key)
-        if value is None and allow_null:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail("must be a non-empty string", key, node)
-        return value
 
-    def number(self, node: yaml.Node, key: str, *, minimum: float = 0.0) -> float:
-        value = self.scalar(node, key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            raise self.fail(f"must be a number >= {minimum:g}", key, node)
-        return float(value)
+# --- the runtime objects, from the validated models ----------------------------------------------
 
-    def integer(self, node: yaml.Node, key: str, *, minimum: int = 1, allow_null: bool = False) -> int | None:
-        value = self.scalar(node, key)
-        if value is None and allow_null:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(f"must be a whole number >= {minimum}", key, node)
-        return value
 
-    def boolean(self, node: yaml.Node, key: str) -> bool:
-        value = self.scalar(node, key)
-        if not isinstance(value, bool):
-            raise self.fail("must be true or false", key, node)
-        return value
+def _recheck(model: RecheckModel) -> RecheckConfig:
+    return RecheckConfig(**model.model_dump())
 
-    def sequence(self, node: yaml.Node, key: str) -> list[yaml.Node]:
-        if isinstance(node, yaml.ScalarNode) and self.construct(node, key) is None:
-            return []
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.fail("must be a list", key, node)
-        return list(node.value)
 
-    def url(self, node: yaml.Node, key: str) -> str:
-        value = self.string(node, key)
-        assert value is not None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise self.fail(f"not an http(s) URL: {value!r}", key, node)
-        try:
-            parts.port  # noqa: B018 - raises on a malformed port
-        except ValueError as exc:
-            raise self.fail(f"not a valid URL: {value!r} ({exc})", key, node) from exc
-        return value
+def _relevance(model: RelevanceModel, given: bool) -> RelevanceClassifier:
+    if not given:
+        return DEFAULT_CLASSIFIER
+    options = model.model_dump(exclude={"terms", "extra_terms"})
+    return RelevanceClassifier.from_weights(model.terms, extra=model.extra_terms, **options)
 
-    def config(self, root: yaml.Node | None, *, lenient: bool = False) -> Config:
-        if root is None:
-            raise ConfigError("the configuration is empty", key="sources", path=self.path)
-        top = self.mapping(root, "", {"sources": True, "subscribers": False, "settings": False})
-        # Settings first: they hold the defaults of the sources (politeness).
-        settings = self.settings(top["settings"]) if "settings" in top else Settings()
-        sources: list[SourceConfig] = []
-        broken: list[BrokenSource] = []
+
+def _settings(model: SettingsModel) -> Settings:
+    values = model.model_dump(exclude={"recheck", "relevance"})
+    return Settings(
+        **values,
+        recheck=_recheck(model.recheck),
+        relevance=_relevance(model.relevance, "relevance" in model.model_fields_set),
+    )
+
+
+def _pattern(raw: str | None) -> re.Pattern[str] | None:
+    return re.compile(raw) if raw is not None else None
+
+
+def _listing(
+    model: ListingModel, source_pattern: re.Pattern[str] | None, settings: Settings
+) -> ListingConfig:
+    pages = None
+    if model.pages is not None:
+        max_pages = model.pages.max_pages if model.pages.max_pages is not None else settings.max_pages
+        if model.kind == "hanweb":
+            pages = Pagination(template="", first=0, max_pages=max_pages)
+        else:
+            pages = Pagination(template=model.pages.template, first=model.pages.first, max_pages=max_pages)
+    return ListingConfig(
+        url=model.url,
+        kind=model.kind,
+        link_pattern=_pattern(model.link_pattern) or source_pattern,
+        items=model.items or "",
+        url_field=tuple(model.url_field),
+        title_field=tuple(model.title_field),
+        date_field=tuple(model.date_field or ()),
+        html_field=model.html_field,
+        pages=pages,
+    )
+
+
+def _source(model: SourceModel, settings: Settings) -> SourceConfig:
+    pattern = _pattern(model.link_pattern)
+    selector = model.content_selector
+    if selector is None and model.preset is not None:
+        # An explicit content_selector wins; otherwise the preset's body containers.
+        from extraction.presets import preset_selector
+
+        selector = preset_selector(model.preset)
+    given = model.model_fields_set
+    recheck = settings.recheck
+    if "recheck" in given:
+        recheck = _recheck(model.recheck).over(settings.recheck)
+    return SourceConfig(
+        id=model.id,
+        name=model.name,
+        listing_urls=tuple(model.listing_urls),
+        link_pattern=pattern,
+        pages=tuple(model.pages),
+        content_selector=selector,
+        min_delay_s=model.min_delay_s if "min_delay_s" in given else settings.min_delay_s,
+        encoding=model.encoding,
+        max_documents=model.max_documents,
+        concurrency=model.concurrency if "concurrency" in given else settings.concurrency,
+        schedule=model.schedule,
+        allow_private=model.allow_private,
+        listings=tuple(_listing(m, pattern, settings) for m in model.listings),
+        preset=model.preset,
+        recheck=recheck,
+        document_hosts=tuple(model.document_hosts),
+        fetcher=model.fetcher,
+        attachments=model.attachments,
+    )
+
+
+def _check_source(
+    doc: _Document,
+    i: int,
+    source: SourceConfig,
+    model: SourceModel,
+    settings: Settings,
+    seen: set[str] | None = None,
+) -> None:
+    """What the models cannot see alone: the re-check policy under the settings', a duplicate id."""
+    given = model.model_fields_set
+    try:
+        source.recheck.policy(source.schedule)
+    except ValueError as exc:
+        where = "recheck" if "recheck" in given else "schedule" if "schedule" in given else "id"
+        raise doc.fail(f"{exc} (schedule {source.schedule!r})", ("sources", i, where)) from exc
+    if seen is not None and source.id in seen:
+        raise doc.fail(f"duplicate source id {source.id!r}", ("sources", i, "id"))
+
+
+def _config(
+    doc: _Document,
+    model: ConfigModel,
+    settings: Settings,
+    sources: list[SourceConfig],
+    broken: list[BrokenSource],
+) -> Config:
+    if not broken:
         seen: set[str] = set()
-        items = self.sequence(top["sources"], "sources")
-        if not items:
-            raise self.fail("at least one source is needed", "sources", top["sources"])
-        for i, item in enumerate(items):
-            try:
-                source = self.source(item, f"sources[{i}]", settings)
-                if source.id in seen:
-                    raise self.fail(f"duplicate source id {source.id!r}", f"sources[{i}].id", item)
-            except ConfigError as error:
-                if not lenient:
-                    raise
-                broken.append(BrokenSource(index=i, id=_source_id_of(item), error=error))
-                continue
+        for i, source in enumerate(sources):
+            if source.id in seen:
+                raise doc.fail(f"duplicate source id {source.id!r}", ("sources", i, "id"))
             seen.add(source.id)
-            sources.append(source)
-        # A subscriber may name a broken source: it is still that source's id.
-        named = seen | {b.id for b in broken if b.id}
-        subscribers = tuple(
-            self.subscriber(item, f"subscribers[{i}]", named)
-            for i, item in enumerate(
-                self.sequence(top["subscribers"], "subscribers") if "subscribers" in top else []
+    # A subscriber may name a broken source: it is still that source's id.
+    named = {s.id for s in sources} | {b.id for b in broken if b.id}
+    subscribers = []
+    for n, sub in enumerate(model.subscribers):
+        for k, source_id in enumerate(sub.sources):
+            if source_id != "*" and source_id not in named:
+                raise doc.fail(f"unknown source id {source_id!r}", ("subscribers", n, "sources", k))
+        subscribers.append(
+            SubscriberConfig(
+                email=sub.email,
+                sources=tuple(sub.sources),
+                keywords=tuple(sub.keywords),
+                events=tuple(sub.events),
+                digest=sub.digest,
+                follows=tuple(sub.follows),
             )
         )
-        return Config(
-            sources=tuple(sources),
-            subscribers=subscribers,
-            settings=settings,
-            path=self.path,
-            broken=tuple(broken),
-        )
-
-    def pattern(self, node: yaml.Node, key: str) -> re.Pattern[str] | None:
-        raw = self.string(node, key, allow_null=True)
-        if raw is None:
-            return None
-        try:
-            compiled = re.compile(raw)
-        except re.error as exc:
-            raise self.fail(f"bad regex {raw!r}: {exc}", key, node) from exc
-        risk = backtracking_risk(raw)
-        if risk:
-            raise self.fail(f"regex {raw!r} {risk}: it could hang a cycle on a hostile link", key, node)
-        return compiled
-
-    def source(self, node: yaml.Node, key: str, settings: Settings | None = None) -> SourceConfig:
-        settings = settings or Settings()
-        v = self.mapping(
-            node,
-            key,
-            {
-                "id": True,
-                "name": True,
-                "listing_urls": False,
-                "link_pattern": False,
-                "pages": False,
-                "content_selector": False,
-                "min_delay_s": False,
-                "encoding": False,
-                "max_documents": False,
-                "concurrency": False,
-                "schedule": False,
-                "allow_private": False,
-                "listings": False,
-                "preset": False,
-                "recheck": False,
-                "document_hosts": False,
-                "fetcher": False,
-                "attachments": False,
-            },
-        )
-        source_id = self.string(v["id"], f"{key}.id")
-        assert source_id is not None
-        if not SOURCE_ID_RE.match(source_id):
-            raise self.fail(f"{source_id!r} must match [a-z0-9-]+", f"{key}.id", v["id"])
-        listing_urls = tuple(
-            self.url(n, f"{key}.listing_urls[{i}]")
-            for i, n in enumerate(
-                self.sequence(v["listing_urls"], f"{key}.listing_urls") if "listing_urls" in v else []
-            )
-        )
-        pages = tuple(
-            self.url(n, f"{key}.pages[{i}]")
-            for i, n in enumerate(self.sequence(v["pages"], f"{key}.pages") if "pages" in v else [])
-        )
-        pattern = self.pattern(v["link_pattern"], f"{key}.link_pattern") if "link_pattern" in v else None
-        if listing_urls and pattern is None:
-            raise self.fail("listing_urls need a link_pattern", f"{key}.link_pattern", node)
-        listings = tuple(
-            self.listing(n, f"{key}.listings[{i}]", pattern, settings)
-            for i, n in enumerate(self.sequence(v["listings"], f"{key}.listings") if "listings" in v else [])
-        )
-        if not listing_urls and not listings and not pages:
-            raise self.fail("a source needs listing_urls, listings or pages", f"{key}.listing_urls", node)
-        preset = None
-        if "preset" in v:
-            preset = self.string(v["preset"], f"{key}.preset", allow_null=True)
-            if preset is not None:
-                from extraction.presets import PRESETS
-
-                if preset not in PRESETS:
-                    known = ", ".join(sorted(PRESETS))
-                    raise self.fail(
-                        f"unknown preset {preset!r} (known: {known})", f"{key}.preset", v["preset"]
-                    )
-        selector = None
-        if "content_selector" in v:
-            selector = self.string(v["content_selector"], f"{key}.content_selector", allow_null=True)
-            if selector is not None:
-                self._check_selector(selector, f"{key}.content_selector", v["content_selector"])
-        if selector is None and preset is not None:
-            # An explicit content_selector wins; otherwise the preset's body containers.
-            from extraction.presets import preset_selector
-
-            selector = preset_selector(preset)
-        encoding = None
-        if "encoding" in v:
-            encoding = self.string(v["encoding"], f"{key}.encoding", allow_null=True)
-            if encoding is not None:
-                from crawlers.encoding import web_codec
-
-                # The web's encodings only (WHATWG labels): a Python-only codec (rot13, idna,
-                # undefined...) would make every page of the source undecodable.
-                if web_codec(encoding) is None:
-                    raise self.fail(
-                        f"unknown encoding {encoding!r} (a web encoding label such as gb18030, gbk, utf-8, big5)",
-                        f"{key}.encoding",
-                        v["encoding"],
-                    )
-
-        def opt(name: str, read: Any, default: Any) -> Any:
-            return read(v[name], f"{key}.{name}") if name in v else default
-
-        schedule = opt("schedule", self.string, "@hourly")
-        try:
-            schedule_interval_s(schedule)
-        except ValueError as exc:
-            raise self.fail(str(exc), f"{key}.schedule", v["schedule"]) from exc
-        recheck = settings.recheck
-        if "recheck" in v:
-            recheck = self.recheck(v["recheck"], f"{key}.recheck").over(settings.recheck)
-        try:
-            recheck.policy(schedule)
-        except ValueError as exc:
-            where = "recheck" if "recheck" in v else "schedule" if "schedule" in v else "id"
-            raise self.fail(f"{exc} (schedule {schedule!r})", f"{key}.{where}", v.get(where, node)) from exc
-        fetcher = opt("fetcher", self.string, "http")
-        if fetcher not in FETCHERS:
-            raise self.fail(
-                f"unknown fetcher {fetcher!r} (one of {', '.join(FETCHERS)})", f"{key}.fetcher", v["fetcher"]
-            )
-        document_hosts = ()
-        if "document_hosts" in v:
-            document_hosts = tuple(
-                self.host(n, f"{key}.document_hosts[{i}]")
-                for i, n in enumerate(self.sequence(v["document_hosts"], f"{key}.document_hosts"))
-            )
-
-        return SourceConfig(
-            id=source_id,
-            name=self.string(v["name"], f"{key}.name") or source_id,
-            listing_urls=listing_urls,
-            link_pattern=pattern,
-            pages=pages,
-            content_selector=selector,
-            min_delay_s=opt("min_delay_s", self.number, settings.min_delay_s),
-            encoding=encoding,
-            max_documents=opt("max_documents", lambda n, k: self.integer(n, k, allow_null=True), None),
-            concurrency=opt("concurrency", self.integer, settings.concurrency),
-            schedule=schedule,
-            allow_private=opt("allow_private", self.boolean, None),
-            listings=listings,
-            preset=preset,
-            recheck=recheck,
-            document_hosts=document_hosts,
-            fetcher=fetcher,
-            attachments=opt("attachments", self.boolean, True),
-        )
-
-    def host(self, node: yaml.Node, key: str) -> str:
-        value = (self.string(node, key) or "").strip().lower().rstrip(".")
-        if not re.fullmatch(
-            r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?", value
-        ):
-            raise self.fail(f"not a host name: {value!r} (e.g. www.gov.cn)", key, node)
-        return value.split(":", 1)[0]
-
-    def recheck(self, node: yaml.Node, key: str) -> RecheckConfig:
-        v = self.mapping(node, key, {name: False for name in RecheckConfig.__dataclass_fields__})
-
-        def seconds(name: str) -> float | None:
-            return self.number(v[name], f"{key}.{name}", minimum=1) if name in v else None
-
-        budget = self.integer(v["budget"], f"{key}.budget") if "budget" in v else None
-        fraction = None
-        if "budget_fraction" in v:
-            fraction = self.number(v["budget_fraction"], f"{key}.budget_fraction", minimum=0.01)
-            if fraction > 1:
-                raise self.fail("must be a number in (0, 1]", f"{key}.budget_fraction", v["budget_fraction"])
-        config = RecheckConfig(
-            min_interval_s=seconds("min_interval_s"),
-            max_interval_s=seconds("max_interval_s"),
-            fresh_age_s=seconds("fresh_age_s"),
-            request_cost_s=seconds("request_cost_s"),
-            budget=budget,
-            budget_fraction=fraction,
-            early=self.boolean(v["early"], f"{key}.early") if "early" in v else None,
-        )
-        if (
-            None not in (config.min_interval_s, config.max_interval_s)
-            and config.min_interval_s > config.max_interval_s
-        ):  # type: ignore[operator]
-            raise self.fail(
-                "min_interval_s must not exceed max_interval_s", f"{key}.min_interval_s", v["min_interval_s"]
-            )
-        return config
-
-    def field_paths(self, node: yaml.Node, key: str) -> tuple[str, ...]:
-        """A dotted path in a JSON item, or a list of them (the first one present wins)."""
-        if isinstance(node, yaml.SequenceNode):
-            paths = tuple(self.string(n, f"{key}[{i}]") or "" for i, n in enumerate(node.value))
-            if not paths:
-                raise self.fail("must name at least one field", key, node)
-            return paths
-        return (self.string(node, key) or "",)
-
-    def listing(
-        self, node: yaml.Node, key: str, source_pattern: re.Pattern[str] | None, settings: Settings
-    ) -> ListingConfig:
-        v = self.mapping(
-            node,
-            key,
-            {
-                "url": True,
-                "kind": False,
-                "link_pattern": False,
-                "items": False,
-                "url_field": False,
-                "title_field": False,
-                "date_field": False,
-                "html_field": False,
-                "pages": False,
-            },
-        )
-        url = self.url(v["url"], f"{key}.url")
-        kind = self.string(v["kind"], f"{key}.kind") if "kind" in v else "html"
-        if kind not in LISTING_KINDS:
-            raise self.fail(
-                f"unknown listing kind {kind!r} (one of {', '.join(LISTING_KINDS)})", f"{key}.kind", v["kind"]
-            )
-        pattern = self.pattern(v["link_pattern"], f"{key}.link_pattern") if "link_pattern" in v else None
-        pattern = pattern or source_pattern
-        html_field = self.string(v["html_field"], f"{key}.html_field") if "html_field" in v else None
-        json_only = ("items", "url_field", "title_field", "date_field", "html_field")
-        if kind != "json":
-            for name in json_only:
-                if name in v:
-                    raise self.fail(f"only a json listing has {name}", f"{key}.{name}", v[name])
-        if pattern is None and (kind == "html" or html_field is not None):
-            where = "link_pattern" if "link_pattern" in v else "url"
-            raise self.fail(
-                "an HTML listing needs a link_pattern (here or on the source)",
-                f"{key}.link_pattern",
-                v[where],
-            )
-        items = ""
-        if "items" in v:
-            items = self.scalar(v["items"], f"{key}.items")
-            if items is None:
-                items = ""
-            if not isinstance(items, str):
-                raise self.fail("must be a dotted path such as data.list", f"{key}.items", v["items"])
-        if html_field is not None and any(name in v for name in ("items", "url_field", "title_field")):
-            raise self.fail(
-                "html_field replaces items, url_field and title_field", f"{key}.html_field", v["html_field"]
-            )
-        return ListingConfig(
-            url=url,
-            kind=kind,
-            link_pattern=pattern,
-            items=items,
-            url_field=self.field_paths(v["url_field"], f"{key}.url_field") if "url_field" in v else ("url",),
-            title_field=self.field_paths(v["title_field"], f"{key}.title_field")
-            if "title_field" in v
-            else ("title",),
-            date_field=self.field_paths(v["date_field"], f"{key}.date_field") if "date_field" in v else (),
-            html_field=html_field,
-            pages=self.pagination(v["pages"], f"{key}.pages", settings, hanweb=kind == "hanweb")
-            if "pages" in v
-            else None,
-        )
-
-    def pagination(
-        self, node: yaml.Node, key: str, settings: Settings, *, hanweb: bool = False
-    ) -> Pagination:
-        if hanweb:
-            # A Hanweb dataproxy.jsp list pages by its startrecord/endrecord window: only how many.
-            w = self.mapping(node, key, {"max": False})
-            max_pages = self.integer(w["max"], f"{key}.max") if "max" in w else settings.max_pages
-            assert max_pages is not None
-            return Pagination(template="", first=0, max_pages=max_pages)
-        v = self.mapping(node, key, {"template": True, "first": False, "max": False})
-        template_node = v["template"]
-        template = self.string(template_node, f"{key}.template")
-        assert template is not None
-        if PAGE_PLACEHOLDER not in template:
-            raise self.fail(
-                f"the template needs a {PAGE_PLACEHOLDER} where the page number goes",
-                f"{key}.template",
-                template_node,
-            )
-        # Validate the URL the template makes, with the placeholder filled in.
-        filled = yaml.ScalarNode("tag:yaml.org,2002:str", template.replace(PAGE_PLACEHOLDER, "2"))
-        filled.start_mark = template_node.start_mark
-        self.url(filled, f"{key}.template")
-        first = self.integer(v["first"], f"{key}.first", minimum=0) if "first" in v else 2
-        max_pages = self.integer(v["max"], f"{key}.max") if "max" in v else settings.max_pages
-        assert first is not None and max_pages is not None
-        return Pagination(template=template, first=first, max_pages=max_pages)
-
-    def _check_selector(self, selector: str, key: str, node: yaml.Node) -> None:
-        import soupsieve
-
-        try:
-            soupsieve.compile(selector)
-        except Exception as exc:  # soupsieve raises SelectorSyntaxError, a SyntaxError subclass
-            raise self.fail(f"bad CSS selector {selector!r}: {exc}", key, node) from exc
-
-    def subscriber(self, node: yaml.Node, key: str, source_ids: set[str]) -> SubscriberConfig:
-        v = self.mapping(
-            node,
-            key,
-            {
-                "email": True,
-                "sources": False,
-                "keywords": False,
-                "events": False,
-                "digest": False,
-                "follows": False,
-            },
-        )
-        email = self.string(v["email"], f"{key}.email")
-        assert email is not None
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+", email) or "\r" in email or "\n" in email:
-            raise self.fail(f"not an e-mail address: {email!r}", f"{key}.email", v["email"])
-        sources: tuple[str, ...] = ("*",)
-        if "sources" in v:
-            items = self.sequence(v["sources"], f"{key}.sources")
-            sources = tuple(self.string(n, f"{key}.sources[{i}]") or "" for i, n in enumerate(items))
-            for i, source_id in enumerate(sources):
-                if source_id != "*" and source_id not in source_ids:
-                    raise self.fail(f"unknown source id {source_id!r}", f"{key}.sources[{i}]", items[i])
-        keywords: tuple[str, ...] = ()
-        if "keywords" in v:
-            keywords = tuple(
-                self.string(n, f"{key}.keywords[{i}]") or ""
-                for i, n in enumerate(self.sequence(v["keywords"], f"{key}.keywords"))
-            )
-        events: tuple[str, ...] = ("new", "changed", "removed")
-        if "events" in v:
-            items = self.sequence(v["events"], f"{key}.events")
-            events = tuple(self.string(n, f"{key}.events[{i}]") or "" for i, n in enumerate(items))
-            for i, kind in enumerate(events):
-                if kind not in SUBSCRIBABLE_EVENTS:
-                    raise self.fail(
-                        f"unknown event {kind!r} (one of {', '.join(SUBSCRIBABLE_EVENTS)})",
-                        f"{key}.events[{i}]",
-                        items[i],
-                    )
-        digest = self.boolean(v["digest"], f"{key}.digest") if "digest" in v else False
-        follows: tuple[str, ...] = ()
-        if "follows" in v:
-            items = self.sequence(v["follows"], f"{key}.follows")
-            follows = tuple(
-                (self.string(n, f"{key}.follows[{i}]") or "").strip() for i, n in enumerate(items)
-            )
-            for i, followed in enumerate(follows):
-                if not followed.strip('《》"“” '):
-                    raise self.fail("empty: a 发文字号 or a title", f"{key}.follows[{i}]", items[i])
-        return SubscriberConfig(
-            email=email, sources=sources, keywords=keywords, events=events, digest=digest, follows=follows
-        )
-
-    def settings(self, node: yaml.Node) -> Settings:
-        key = "settings"
-        v = self.mapping(
-            node,
-            key,
-            {
-                "first_run_alerts": False,
-                "user_agent": False,
-                "max_body_bytes": False,
-                "connect_timeout_s": False,
-                "read_timeout_s": False,
-                "max_attempts": False,
-                "backoff_base_s": False,
-                "respect_robots": False,
-                "min_delay_s": False,
-                "concurrency": False,
-                "max_pages": False,
-                "processes": False,
-                "task_timeout_s": False,
-                "task_retry_delay_s": False,
-                "overdue_after_intervals": False,
-                "recheck": False,
-                "degraded_after": False,
-                "relevance": False,
-            },
-        )
-        d = Settings()
-
-        def opt(name: str, read: Any) -> Any:
-            return read(v[name], f"{key}.{name}") if name in v else getattr(d, name)
-
-        def positive(n: yaml.Node, k: str) -> float:
-            return self.number(n, k, minimum=0.01)
-
-        return Settings(
-            first_run_alerts=opt("first_run_alerts", self.boolean),
-            user_agent=opt("user_agent", self.string),
-            max_body_bytes=opt("max_body_bytes", self.integer),
-            connect_timeout_s=opt("connect_timeout_s", positive),
-            read_timeout_s=opt("read_timeout_s", positive),
-            max_attempts=opt("max_attempts", self.integer),
-            backoff_base_s=opt("backoff_base_s", self.number),
-            respect_robots=opt("respect_robots", self.boolean),
-            min_delay_s=opt("min_delay_s", self.number),
-            concurrency=opt("concurrency", self.integer),
-            max_pages=opt("max_pages", self.integer),
-            processes=opt("processes", self.integer),
-            task_timeout_s=opt("task_timeout_s", lambda n, k: self.number(n, k, minimum=60)),
-            task_retry_delay_s=opt("task_retry_delay_s", lambda n, k: self.number(n, k, minimum=1)),
-            overdue_after_intervals=opt("overdue_after_intervals", lambda n, k: self.number(n, k, minimum=0)),
-            recheck=self.recheck(v["recheck"], f"{key}.recheck") if "recheck" in v else d.recheck,
-            degraded_after=opt("degraded_after", self.integer),
-            relevance=self.relevance(v["relevance"], f"{key}.relevance") if "relevance" in v else d.relevance,
-        )
-
-    def weights(self, node: yaml.Node, key: str) -> dict[str, float]:
-        """A mapping term -> weight (a number >= 0)."""
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail("must be a mapping of term: weight", key, node)
-        weights: dict[str, float] = {}
-        for key_node, value_node in node.value:
-            term = self.string(key_node, key)
-            assert term is not None
-            dotted = f"{key}.{term}"
-            if term in weights:
-                raise self.fail("duplicate term", dotted, key_node)
-            weights[term] = self.number(value_node, dotted)
-        return weights
-
-    def relevance(self, node: yaml.Node, key: str) -> RelevanceClassifier:
-        v = self.mapping(
-            node,
-            key,
-            {
-                "threshold": False,
-                "title_factor": False,
-                "max_count": False,
-                "core_weight": False,
-                "terms": False,
-                "extra_terms": False,
-            },
-        )
-        terms = self.weights(v["terms"], f"{key}.terms") if "terms" in v else None
-        if terms is not None and not any(w > 0 for w in terms.values()):
-            raise self.fail("at least one term needs a weight above 0", f"{key}.terms", v["terms"])
-        extra = self.weights(v["extra_terms"], f"{key}.extra_terms") if "extra_terms" in v else None
-        options: dict[str, Any] = {}
-        for name in ("threshold", "title_factor", "core_weight"):
-            if name in v:
-                options[name] = self.number(v[name], f"{key}.{name}")
-        if "max_count" in v:
-            options["max_count"] = self.integer(v["max_count"], f"{key}.max_count")
-        return RelevanceClassifier.from_weights(terms, extra=extra, **options)
-
-
-_UNBOUNDED = 4294967295  # sre's MAXREPEAT
-# Characters a delimiter test runs over: link patterns match canonical URLs (ASCII, percent-encoded),
-# plus a few others so that classes such as \w and \s are told apart from ASCII-only ones.
-_SAMPLE = [chr(i) for i in range(128)] + ["中", "é", "\u3000", "\xa0"]
-_CATEGORIES = {
-    "CATEGORY_DIGIT": str.isdigit,
-    "CATEGORY_NOT_DIGIT": lambda c: not c.isdigit(),
-    "CATEGORY_SPACE": str.isspace,
-    "CATEGORY_NOT_SPACE": lambda c: not c.isspace(),
-    "CATEGORY_WORD": lambda c: c.isalnum() or c == "_",
-    "CATEGORY_NOT_WORD": lambda c: not (c.isalnum() or c == "_"),
-}
-
-
-def _chars(op: str, arg: Any) -> frozenset[str] | None:
-    """The sample characters one single-character item matches; None for anything else."""
-    if op == "LITERAL":
-        return frozenset({chr(arg)})
-    if op == "NOT_LITERAL":
-        return frozenset(c for c in _SAMPLE if c != chr(arg))
-    if op == "ANY":
-        return frozenset(c for c in _SAMPLE if c != "\n")
-    if op == "IN":
-        negate = any(str(o) == "NEGATE" for o, _ in arg)
-        tests = []
-        for o, a in arg:
-            o = str(o)
-            if o == "LITERAL":
-                tests.append(lambda c, a=a: c == chr(a))
-            elif o == "RANGE":
-                tests.append(lambda c, a=a: a[0] <= ord(c) <= a[1])
-            elif o == "CATEGORY":
-                tests.append(_CATEGORIES.get(str(a), lambda c: True))
-        return frozenset(c for c in _SAMPLE if any(t(c) for t in tests) != negate)
-    return None
-
-
-def _repeated_chars(items: Any) -> frozenset[str]:
-    """What the unbounded repeats in `items` can consume (every sample character when unsure)."""
-    out: set[str] = set()
-    for op, arg in items:
-        name = str(op)
-        if name in ("MAX_REPEAT", "MIN_REPEAT"):
-            _low, high, sub = arg
-            if high == _UNBOUNDED or high > 1000:
-                for o, a in sub:
-                    chars = _chars(str(o), a)
-                    out |= chars if chars is not None else set(_SAMPLE)
-            else:
-                out |= _repeated_chars(sub)
-        elif name == "SUBPATTERN":
-            out |= _repeated_chars(arg[-1])
-        elif name == "BRANCH":
-            for branch in arg[1]:
-                out |= _repeated_chars(branch)
-    return frozenset(out)
-
-
-def _delimiters(items: Any) -> list[frozenset[str]]:
-    """Character sets every match of `items` must contain (its mandatory single characters)."""
-    out = []
-    for op, arg in items:
-        name = str(op)
-        chars = _chars(name, arg)
-        if chars is not None:
-            out.append(chars)
-        elif name == "SUBPATTERN":
-            out += _delimiters(arg[-1])
-        elif name in ("MAX_REPEAT", "MIN_REPEAT") and arg[0] >= 1:
-            out += _delimiters(arg[2])
-    return out
-
-
-def backtracking_risk(pattern: str) -> str | None:
-    r"""Why `pattern` can take exponential time on a crafted string, or None.
-
-    Python's `re` has no time limit, and a link pattern runs on every link a site shows. The shape
-    behind catastrophic backtracking is an unbounded repeat inside another whose iterations can
-    split a string in many ways: (a+)+, (\w+\s?)*, (.*x)*. A repeat whose every iteration holds a
-    character the inner repeat cannot match ((?:/\d+)+: the "/") splits one way only and is fine.
-    Risky patterns are refused at load, naming the key.
-    """
-    from re import _parser  # type: ignore[attr-defined]
-
-    def walk(items: Any) -> str | None:
-        for op, arg in items:
-            name = str(op)
-            if name in ("MAX_REPEAT", "MIN_REPEAT"):
-                _low, high, sub = arg
-                if high == _UNBOUNDED or high > 1000:
-                    inner = _repeated_chars(sub)
-                    if inner and not any(d.isdisjoint(inner) for d in _delimiters(sub)):
-                        return "repeats a group that itself repeats without a delimiter"
-                found = walk(sub)
-            elif name == "SUBPATTERN":
-                found = walk(arg[-1])
-            elif name == "BRANCH":
-                found = next((r for b in arg[1] if (r := walk(b))), None)
-            elif name in ("ASSERT", "ASSERT_NOT"):
-                found = walk(arg[1])
-            else:
-                found = None  # atomic groups and possessive repeats never backtrack
-            if found:
-                return found
-        return None
-
-    try:
-        return walk(_parser.parse(pattern))
-    except (re.error, RecursionError):
-        return "is too deeply nested"
-
-
-def _construct(node: yaml.ScalarNode) -> Any:
-    """Build the Python value of one scalar node with YAML's safe rules (so `1.0`, `true`, `null` work)."""
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
+    return Config(
+        sources=tuple(sources),
+        subscribers=tuple(subscribers),
+        settings=settings,
+        path=doc.path,
+        broken=tuple(broken),
+    )
