@@ -24,9 +24,9 @@ from alerts.preferences import next_slot
 from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.cli import main
 from policywatch.config import parse_config
-from policywatch.pipeline import CycleSummary, run_cycle
-from storage.db import make_engine, session_factory
-from storage.models import ChangeEvent, OutboxMessage, Subscriber, utcnow
+from policywatch.pipeline import CycleSummary
+from storage.models import OutboxMessage, Subscriber, utcnow
+from tests.support import world as harness
 from tests.support.site import LocalSite
 from tests.support.smtp import SmtpServer
 
@@ -55,55 +55,45 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
 
 
 @dataclass
-class AlertWorld:
-    site: LocalSite
-    url: str
-    tmp: Path
+class AlertWorld(harness.World):
+    """Two sources, `demo` (/list/, /content/ documents) and `news` (/news/, reposts under
+    /news/a/), and the `subscribers` a test sets (raw YAML items, read again by every cycle).
+    Its cycles must have no fetch error."""
+
     subscribers: str = ""
 
+    clean_cycles = True
+    events = harness.World.change_events
+
     def __post_init__(self) -> None:
-        self.engine = make_engine(self.url)
-        self.sessions = session_factory(self.engine)
+        super().__post_init__()
         self.site.put("/list/", "<html><body></body></html>")
         self.site.put("/news/", "<html><body></body></html>")
 
     def config_text(self) -> str:
-        return f"""
-sources:
-  - id: demo
-    name: 演示站
-    listing_urls: ["{self.site.url("/list/")}"]
-    link_pattern: "/content/"
-    min_delay_s: 0
-  - id: news
-    name: 新闻转载站
-    listing_urls: ["{self.site.url("/news/")}"]
-    link_pattern: "/news/a/"
-    min_delay_s: 0
-subscribers:
-{self.subscribers}
-settings:
-  backoff_base_s: 0.01
-  max_attempts: 2
-  read_timeout_s: 5
-"""
+        return harness.sources_yaml(
+            harness.source_entry(self.site, "demo", "演示站"),
+            harness.source_entry(self.site, "news", "新闻转载站", listing="/news/", link_pattern="/news/a/"),
+            subscribers=self.subscribers,
+            settings={"backoff_base_s": 0.01, "max_attempts": 2, "read_timeout_s": 5},
+        )
 
     @property
     def config_path(self) -> Path:
-        path = self.tmp / "sources.yaml"
-        path.write_text(self.config_text(), encoding="utf-8")
-        return path
+        """sources.yaml as it is now (with the current subscribers), for the CLI."""
+        return self.write_config()
 
-    def cycle(self) -> CycleSummary:
-        summary = run_cycle(parse_config(self.config_text()), self.engine)
-        assert summary.errors == 0, summary.failures
-        return summary
+    def cycle(self, *, full: bool = False) -> CycleSummary:
+        """A cycle of the config as it is now (with the current subscribers)."""
+        self.config = parse_config(self.config_text())
+        return super().cycle(full=full)
 
     def listing(self, *paths: str, listing: str = "/list/") -> None:
-        links = "".join(f'<li><a href="{p}">文件{i}</a></li>' for i, p in enumerate(paths))
-        self.site.put(listing, f"<html><body><ul>{links}</ul></body></html>")
+        """List `paths` (no titles) on the listing page `listing`."""
+        self.put_listing_page(harness.numbered(paths), path=listing)
 
     def serve(self, path: str = "/content/1.html", **kwargs: Any) -> None:
+        """Serve the Jiangxi plan at `path` (`kwargs`: what of it differs, for gov_cn_page)."""
         kwargs.setdefault("title", TITLE)
         kwargs.setdefault("paragraphs", PARAS)
         kwargs.setdefault("doc_number", DOC_NUMBER)
@@ -122,24 +112,20 @@ settings:
         assert self.cycle().baseline == 2
 
     def change_figure(self, old: str = "8354", new: str = "8355") -> None:
+        """Change one figure of the plan (8354 to 8355 unless told)."""
         paras = list(PARAS)
         paras[FIGURE_INDEX] = paras[FIGURE_INDEX].replace(old, new, 1)
         self.serve(paragraphs=paras)
 
-    def events(self, kind: str | None = None) -> list[ChangeEvent]:
-        with self.sessions() as s:
-            query = select(ChangeEvent).order_by(ChangeEvent.id)
-            if kind:
-                query = query.where(ChangeEvent.kind == kind)
-            return list(s.scalars(query))
-
     @property
     def store_id(self) -> str:
+        """The store's identity (`alerts.identity`), which its Message-IDs carry."""
         from alerts.identity import store_identity
 
         return store_identity(self.sessions).store_id
 
     def outbox(self) -> list[OutboxMessage]:
+        """Every outbox message, oldest first."""
         with self.sessions() as s:
             return list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
@@ -160,9 +146,8 @@ def world(
     site: LocalSite, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[AlertWorld]:
     monkeypatch.setenv("POLICYWATCH_DATABASE_URL", db_url)  # for the commands the tests run
-    w = AlertWorld(site, db_url, tmp_path)
-    yield w
-    w.engine.dispose()
+    with AlertWorld(site, db_url, tmp_path) as w:
+        yield w
 
 
 # --- immediate alerts ------------------------------------------------------------------------------

@@ -12,16 +12,15 @@ import contextlib
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import func, select
 
 from demosite.pages import corpus_paragraphs, gov_cn_page
-from policywatch.config import parse_config
-from policywatch.pipeline import CycleSummary, run_cycle
-from storage.db import make_engine, session_factory
-from storage.models import ChangeEvent, Document, DocumentVersion, FetchAttempt
+from policywatch.pipeline import CycleSummary
+from storage.models import Document, DocumentVersion, FetchAttempt
+from tests.support import world as harness
 from tests.support.site import LocalSite, Page, RequestInfo
 
 PARAS = corpus_paragraphs("004")
@@ -40,42 +39,35 @@ def doc_b(counter: int = 1) -> str:
 
 
 @dataclass
-class FaultWorld:
-    site: LocalSite
-    db_url: str
+class FaultWorld(harness.World):
+    """One source, `faults`, with short timeouts and a small body limit, listing a (on the site)
+    and b (at `b_url`: on the site unless a test puts it elsewhere)."""
+
     b_url: str = ""
-    listed: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.engine = make_engine(self.db_url)
-        self.sessions = session_factory(self.engine)
+        super().__post_init__()
         if not self.b_url:
             self.b_url = self.site.url("/content/b.html")
 
     def config_text(self) -> str:
-        return f"""
-sources:
-  - id: faults
-    name: 故障站
-    listing_urls: ["{self.site.url("/list/")}"]
-    link_pattern: "/content/"
-    min_delay_s: 0
-settings:
-  connect_timeout_s: 0.5
-  read_timeout_s: 0.5
-  max_attempts: 2
-  backoff_base_s: 0.01
-  max_body_bytes: {MAX_BODY}
-"""
-
-    def cycle(self) -> CycleSummary:
-        return run_cycle(parse_config(self.config_text()), self.engine)
+        return harness.sources_yaml(
+            harness.source_entry(self.site, "faults", "故障站"),
+            settings={
+                "connect_timeout_s": 0.5,
+                "read_timeout_s": 0.5,
+                "max_attempts": 2,
+                "backoff_base_s": 0.01,
+                "max_body_bytes": MAX_BODY,
+            },
+        )
 
     def list_docs(self, *urls: str) -> None:
-        links = "".join(f'<li><a href="{u}">文件{i}</a></li>' for i, u in enumerate(urls))
-        self.site.put("/list/", f"<html><body><ul>{links}</ul></body></html>")
+        """List `urls` (no titles)."""
+        self.put_listing_page(harness.numbered(urls))
 
     def baseline(self, serve_b: bool = True) -> None:
+        """Serve a (and b, with `serve_b`), list both and record them: the silent baseline."""
         self.list_docs(self.site.url("/content/a.html"), self.b_url)
         self.site.put("/content/a.html", doc_a())
         if serve_b:
@@ -84,23 +76,15 @@ settings:
         assert (first.baseline, first.errors) == (2, 0), first.failures
 
     def doc_id(self, url: str) -> int:
-        with self.sessions() as s:
-            doc_id = s.scalar(select(Document.id).where(Document.url == url))
-        assert doc_id is not None, url
-        return doc_id
+        return self.document(url).id
 
     def versions(self, doc_id: int) -> int:
-        with self.sessions() as s:
-            return s.scalar(select(func.count()).where(DocumentVersion.document_id == doc_id)) or 0
+        return self.count(DocumentVersion, DocumentVersion.document_id == doc_id)
 
-    def events(self, doc_id: int | None = None) -> list[tuple[str, int]]:
-        with self.sessions() as s:
-            q = select(ChangeEvent.kind, ChangeEvent.document_id).order_by(ChangeEvent.id)
-            if doc_id is not None:
-                q = q.where(ChangeEvent.document_id == doc_id)
-            return [(r.kind, r.document_id) for r in s.execute(q)]
+    events = harness.World.event_pairs
 
     def last_attempt(self, url: str) -> FetchAttempt:
+        """The latest fetch attempt of `url`."""
         with self.sessions() as s:
             attempt = s.scalar(
                 select(FetchAttempt).where(FetchAttempt.url == url).order_by(FetchAttempt.id.desc())
@@ -145,9 +129,8 @@ settings:
 
 @pytest.fixture
 def world(site: LocalSite, db_url: str) -> Iterator[FaultWorld]:
-    w = FaultWorld(site, db_url)
-    yield w
-    w.engine.dispose()
+    with FaultWorld(site, db_url) as w:
+        yield w
 
 
 # --- the network ------------------------------------------------------------------------------

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.cli import main
-from policywatch.config import parse_config
 from policywatch.identity import issuer_of_prefix, number_key, parse_number, same_identity, title_key
-from policywatch.pipeline import CycleSummary, run_cycle
-from storage.db import make_engine, session_factory
-from storage.models import ChangeEvent, Document, DocumentUrl, DocumentVersion
+from storage.models import Document, DocumentUrl, DocumentVersion
+from tests.support import world as harness
 from tests.support.site import LocalSite
 
 # --- 发文字号 ----------------------------------------------------------------------------------------
@@ -96,50 +94,38 @@ NUMBER = "赣府发〔2022〕11号"
 PARAS = corpus_paragraphs("004")[1:30]
 
 
-class World:
-    def __init__(self, site: LocalSite, url: str) -> None:
-        self.site, self.url = site, url
-        self.engine = make_engine(url)
-        self.sessions = session_factory(self.engine)
-        self.config = parse_config(
-            f"""
-sources:
-  - id: province
-    name: 省政府
-    listing_urls: ["{site.url("/list/")}"]
-    link_pattern: "/(content|new)/"
-    min_delay_s: 0
-settings:
-  backoff_base_s: 0.01
-  max_attempts: 1
-"""
+class World(harness.World):
+    """One source, `province`, listed at /list/ with titles, following /content/ and /new/ links.
+    Its cycles must have no fetch error."""
+
+    clean_cycles = True
+
+    def config_text(self) -> str:
+        return harness.sources_yaml(
+            harness.source_entry(self.site, "province", "省政府", link_pattern="/(content|new)/"),
+            settings={"backoff_base_s": 0.01, "max_attempts": 1},
         )
 
     def listing(self, *entries: tuple[str, str]) -> None:
-        links = "".join(f'<li><a href="{path}">{title}</a></li>' for path, title in entries)
-        self.site.put("/list/", f"<html><body><ul>{links}</ul></body></html>")
+        """List each (path, title)."""
+        self.put_listing_page(entries)
 
     def page(
         self, path: str, number: str | None = NUMBER, title: str = TITLE, paras: list[str] = PARAS
     ) -> None:
+        """Serve a Jiangxi provincial document at `path`."""
         self.site.put(
             path, gov_cn_page(title, paras, doc_number=number, issuer="江西省人民政府", pub_date="2022-05-26")
         )
 
-    def cycle(self) -> CycleSummary:
-        summary = run_cycle(self.config, self.engine)
-        assert summary.errors == 0, summary.failures
-        return summary
-
     def kinds(self) -> list[str]:
-        with self.sessions() as s:
-            return [e.kind for e in s.scalars(select(ChangeEvent).order_by(ChangeEvent.id))]
+        """The kind of every change event, oldest first."""
+        return [kind for kind, _ in self.event_pairs()]
 
-    def count(self, model: type) -> int:
-        with self.sessions() as s:
-            return s.scalar(select(func.count()).select_from(model)) or 0
-
-    def history(self, ref: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> dict:  # type: ignore[type-arg]
+    def history(
+        self, ref: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> dict[str, Any]:
+        """What `policywatch history REF --json` prints."""
         monkeypatch.setenv("POLICYWATCH_DATABASE_URL", self.url)
         assert main(["history", ref, "--json"]) == 0
         return json.loads(capsys.readouterr().out)
@@ -147,9 +133,8 @@ settings:
 
 @pytest.fixture
 def world(site: LocalSite, db_url: str) -> Iterator[World]:
-    w = World(site, db_url)
-    yield w
-    w.engine.dispose()
+    with World(site, db_url) as w:
+        yield w
 
 
 def baseline(world: World) -> None:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from demosite.pages import corpus_document, plain_page
 from policywatch import identity
 from policywatch.cli import main
-from policywatch.config import parse_config
 from policywatch.identity import is_home_page, pair_verdict, redirected_home
 from policywatch.observe import make_fetcher
 from policywatch.pipeline import (
@@ -28,9 +29,9 @@ from policywatch.pipeline import (
     run_cycle,
 )
 from policywatch.tasks import batches
-from storage.db import make_engine, session_factory
-from storage.models import ChangeEvent, Document, DocumentVersion, FetchAttempt
+from storage.models import Document, DocumentVersion, FetchAttempt
 from storage.queries import document_history
+from tests.support import world as harness
 from tests.support.site import LocalSite
 
 # Three documents of no 发文字号: plain titles and body text (identity by number cannot help).
@@ -40,55 +41,42 @@ MOVED = "001"  # the document the site moves
 NEW_URL = "/content/2024/b-new.html"
 
 
-class World:
-    def __init__(self, site: LocalSite, url: str, *, concurrency: int = 4, delay: float = 0.0) -> None:
-        self.site, self.url = site, url
-        self.engine = make_engine(url)
-        self.sessions = session_factory(self.engine)
-        self.config = parse_config(
-            f"""
-sources:
-  - id: city
-    name: 市政府
-    listing_urls: ["{site.url("/list/")}"]
-    link_pattern: "/content/"
-    min_delay_s: {delay}
-    concurrency: {concurrency}
-settings:
-  backoff_base_s: 0.01
-  max_attempts: 1
-  respect_robots: false
-"""
+@dataclass
+class World(harness.World):
+    """One source, `city`, listed at /list/ with titles; `concurrency` fetches at once, `delay`
+    between requests to the host. Its cycles must have no fetch error."""
+
+    concurrency: int = field(default=4, kw_only=True)
+    delay: float = field(default=0.0, kw_only=True)
+
+    clean_cycles = True
+    events = harness.World.event_pairs
+
+    def config_text(self) -> str:
+        return harness.sources_yaml(
+            harness.source_entry(
+                self.site, "city", "市政府", min_delay_s=self.delay, concurrency=self.concurrency
+            ),
+            settings={"backoff_base_s": 0.01, "max_attempts": 1, "respect_robots": False},
         )
 
     def listing(self, *entries: tuple[str, str]) -> None:
-        links = "".join(f'<li><a href="{path}">{title}</a></li>' for path, title in entries)
-        self.site.put("/list/", f"<html><body><ul>{links}</ul></body></html>")
+        """List each (path, title)."""
+        self.put_listing_page(entries)
 
     def page(self, path: str, name: str, edit: bool = False) -> None:
+        """Serve the corpus document `name` at `path` (`edit`: with one figure changed)."""
         title, paras = DOCS[name]
         if edit:  # one figure of one paragraph
             paras = [*paras[:-1], paras[-1] + "到2025年，新增数据中心机架50万个。"]
         self.site.put(path, plain_page(title, paras))
 
     def redirect(self, path: str, to: str, status: int = 301, delay_s: float = 0.0) -> None:
+        """Make `path` redirect to `to`, after `delay_s`."""
         self.site.put(path, b"", status=status, headers={"Location": to}, content_type=None, delay_s=delay_s)
 
-    def cycle(self) -> CycleSummary:
-        summary = run_cycle(self.config, self.engine)
-        assert summary.errors == 0, summary.failures
-        return summary
-
-    def events(self) -> list[tuple[str, int]]:
-        with self.sessions() as s:
-            rows = s.scalars(select(ChangeEvent).order_by(ChangeEvent.id))
-            return [(e.kind, e.document_id) for e in rows]
-
-    def count(self, model: type) -> int:
-        with self.sessions() as s:
-            return s.scalar(select(func.count()).select_from(model)) or 0
-
-    def history(self, path: str) -> dict:  # type: ignore[type-arg]
+    def history(self, path: str) -> dict[str, Any]:
+        """`document_history` of the document at `path` (found by any URL it had)."""
         with self.sessions() as s:
             found = document_history(s, self.site.url(path))
         assert found is not None, path
@@ -100,9 +88,8 @@ settings:
 
 @pytest.fixture
 def world(site: LocalSite, db_url: str) -> Iterator[World]:
-    w = World(site, db_url)
-    yield w
-    w.engine.dispose()
+    with World(site, db_url) as w:
+        yield w
 
 
 def listed(name: str, path: str | None = None, title: str | None = None) -> tuple[str, str]:

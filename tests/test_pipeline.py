@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import func, select
@@ -18,58 +17,35 @@ from demosite.pages import corpus_paragraphs, gov_cn_page, news_repost_page, pro
 from extraction import normalise_text
 from policydiff import DocumentDiff
 from policywatch.classify import diff_versions
-from policywatch.config import parse_config
-from policywatch.pipeline import CycleSummary, run_cycle
-from storage.db import make_engine, session_factory
+from policywatch.pipeline import CycleSummary
 from storage.models import ChangeEvent, Document, DocumentVersion, FetchAttempt
+from tests.support import world as harness
 from tests.support.site import LocalSite
 
 TITLE = "江西省人民政府关于印发江西省“十四五”数字经济发展规划的通知"
 DOC_NUMBER = "赣府发〔2022〕11号"
 
 
-@dataclass
-class World:
-    site: LocalSite
-    url: str
+class World(harness.World):
+    """One source, `demo`, listed at /list/ (a listing whose links carry a #fragment)."""
 
-    def __post_init__(self) -> None:
-        self.engine = make_engine(self.url)
-        self.sessions = session_factory(self.engine)
-        self.config = parse_config(
-            f"""
-sources:
-  - id: demo
-    name: 演示站
-    listing_urls: ["{self.site.url("/list/")}"]
-    link_pattern: "/content/"
-    min_delay_s: 0
-settings:
-  backoff_base_s: 0.01
-  max_attempts: 2
-  read_timeout_s: 5
-"""
+    events = harness.World.change_events
+
+    def config_text(self) -> str:
+        return harness.sources_yaml(
+            harness.source_entry(self.site, "demo", "演示站"),
+            settings={"backoff_base_s": 0.01, "max_attempts": 2, "read_timeout_s": 5},
         )
 
-    def cycle(self) -> CycleSummary:
-        return run_cycle(self.config, self.engine)
-
     def listing(self, *paths: str) -> None:
-        links = "".join(f'<li><a href="{p}#top">文件{i}</a></li>' for i, p in enumerate(paths))
-        self.site.put("/list/", f"<html><body><ul>{links}</ul><a href='/about/'>关于</a></body></html>")
-
-    def events(self, kind: str | None = None) -> list[ChangeEvent]:
-        with self.sessions() as s:
-            q = select(ChangeEvent).order_by(ChangeEvent.id)
-            if kind:
-                q = q.where(ChangeEvent.kind == kind)
-            return list(s.scalars(q))
+        """List `paths` (each with #top), then a link to /about/ that is no document."""
+        self.put_listing_page(harness.numbered(f"{p}#top" for p in paths), tail="<a href='/about/'>关于</a>")
 
     def version_count(self) -> int:
-        with self.sessions() as s:
-            return s.scalar(select(func.count()).select_from(DocumentVersion)) or 0
+        return self.count(DocumentVersion)
 
     def diff_of(self, event: ChangeEvent) -> DocumentDiff:
+        """The diff between the event's two versions."""
         with self.sessions() as s:
             old = s.get(DocumentVersion, event.old_version_id)
             new = s.get(DocumentVersion, event.new_version_id)
@@ -78,9 +54,8 @@ settings:
 
 @pytest.fixture
 def world(site: LocalSite, db_url: str) -> Iterator[World]:
-    w = World(site, db_url)
-    yield w
-    w.engine.dispose()
+    with World(site, db_url) as w:
+        yield w
 
 
 PARAS = corpus_paragraphs("004")[1:41]  # line 0 is the title itself

@@ -31,8 +31,8 @@ from sqlalchemy import func, select
 from alerts import deliver_pending, settings_from_env
 from alerts.outbox import LEASE
 from demosite.pages import corpus_paragraphs, gov_cn_page
-from storage.db import make_engine, session_factory
 from storage.models import ChangeEvent, Document, DocumentVersion, utcnow
+from tests.support import world as harness
 from tests.support.site import LocalSite, Page, RequestInfo
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -106,49 +106,42 @@ def smtp() -> Iterator[tuple[HoldingSink, str]]:
 
 
 @dataclass
-class ProcessWorld:
-    site: LocalSite
-    db_url: str
-    tmp: Path
+class ProcessWorld(harness.World):
+    """One source, `kill-test`, listing DOCS documents, run by `policywatch run` as a process;
+    with `smtp_url`, one subscriber to every source and the SMTP server the process mails."""
+
     smtp_url: str | None = None
+    config_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.engine = make_engine(self.db_url)
-        self.sessions = session_factory(self.engine)
-        self.config = self.tmp / "sources.yaml"
-        subscribers = f"subscribers:\n  - email: {SUBSCRIBER}\n    sources: ['*']\n" if self.smtp_url else ""
-        self.config.write_text(
-            f"""
-sources:
-  - id: kill-test
-    name: 进程故障
-    listing_urls: ["{self.site.url("/list/")}"]
-    link_pattern: "/content/"
-    min_delay_s: 0
-    concurrency: 2
-{subscribers}
-settings:
-  max_attempts: 1
-  read_timeout_s: 30
-""",
-            encoding="utf-8",
-        )
+        super().__post_init__()
+        self.config_path = self.write_config()
         self.put_listing()
         self.serve(edition=0)
 
+    def config_text(self) -> str:
+        subscribers = f"  - email: {SUBSCRIBER}\n    sources: ['*']" if self.smtp_url else None
+        return harness.sources_yaml(
+            harness.source_entry(self.site, "kill-test", "进程故障", concurrency=2),
+            subscribers=subscribers,
+            settings={"max_attempts": 1, "read_timeout_s": 30},
+        )
+
     def put_listing(self) -> None:
-        links = "".join(f'<a href="{doc_path(i)}">{i}</a>' for i in range(DOCS))
-        self.site.put("/list/", f"<html><body>{links}</body></html>")
+        """The listing of every document."""
+        self.put_listing_page(((doc_path(i), str(i)) for i in range(DOCS)), items=False)
 
     def serve(self, edition: int) -> None:
+        """Every document, in its `edition`."""
         for i in range(DOCS):
             self.site.put(doc_path(i), doc_page(i, edition))
 
     def env(self, db_url: str | None = None) -> dict[str, str]:
+        """The environment of a `policywatch` process (on `db_url`, else the world's store)."""
         env = {
             **os.environ,
-            "POLICYWATCH_DATABASE_URL": db_url or self.db_url,
-            "POLICYWATCH_CONFIG": str(self.config),
+            "POLICYWATCH_DATABASE_URL": db_url or self.url,
+            "POLICYWATCH_CONFIG": str(self.config_path),
         }
         env.pop("POLICYWATCH_SMTP_URL", None)
         if self.smtp_url:
@@ -156,6 +149,7 @@ settings:
         return env
 
     def start(self, *args: str, db_url: str | None = None) -> subprocess.Popen[str]:
+        """Start `policywatch run ARGS` as a process."""
         return subprocess.Popen(
             [sys.executable, "-m", "policywatch.cli", "run", *args],
             env=self.env(db_url),
@@ -166,14 +160,17 @@ settings:
         )
 
     def run(self, *args: str, db_url: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `policywatch run ARGS` as a process, to its end."""
         proc = self.start(*args, db_url=db_url)
         out, err = proc.communicate(timeout=120)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def doc_requests(self) -> int:
+        """How many requests for documents the site has had."""
         return sum(self.site.hits[doc_path(i)] for i in range(DOCS))
 
     def versions_per_document(self) -> list[int]:
+        """How many versions each document has, fewest first."""
         with self.sessions() as s:
             rows = s.execute(
                 select(Document.url, func.count(DocumentVersion.id))
@@ -183,16 +180,18 @@ settings:
         return sorted(n for _, n in rows)
 
     def distinct_versions(self) -> int:
+        """How many distinct (document, content) versions the store holds."""
         with self.sessions() as s:
             return len(
                 s.execute(select(DocumentVersion.document_id, DocumentVersion.content_hash).distinct()).all()
             )
 
     def events(self) -> list[tuple[str, int]]:
-        with self.sessions() as s:
-            return sorted((e.kind, e.document_id) for e in s.scalars(select(ChangeEvent)))
+        """(kind, document id) of every change event, sorted."""
+        return sorted(self.event_pairs())
 
     def event_ids(self) -> set[str]:
+        """The id of every change event, as the alerts' X-Policywatch-Change-Id names it."""
         with self.sessions() as s:
             return {str(i) for i in s.scalars(select(ChangeEvent.id))}
 
@@ -226,9 +225,8 @@ def holding(site: LocalSite, path: str, release: threading.Event, seen: threadin
 
 @pytest.fixture
 def world(site: LocalSite, db_url: str, tmp_path: Path) -> Iterator[ProcessWorld]:
-    w = ProcessWorld(site, db_url, tmp_path)
-    yield w
-    w.engine.dispose()
+    with ProcessWorld(site, db_url, tmp_path) as w:
+        yield w
 
 
 # --- SIGKILL in the middle of a cycle -------------------------------------------------------------

@@ -7,53 +7,55 @@ planner are tested in test_schedule.py; here, what a cycle does with them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import select
 
 from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.cli import main
-from policywatch.config import Config, parse_config
+from policywatch.config import parse_config
 from policywatch.observe import make_fetcher
-from policywatch.pipeline import CycleSummary, plan_source, run_cycle
+from policywatch.pipeline import plan_source
 from policywatch.planning import check_history, sources_per_host
 from policywatch.schedule import recheck_interval_s
-from storage.db import ensure_schema, make_engine, session_factory
 from storage.models import ChangeEvent, Document, FetchAttempt, Source, utcnow
 from storage.store import known_documents
+from tests.support import world as harness
 from tests.support.site import LocalSite
 
 PARAGRAPHS = corpus_paragraphs("004")
 # Another policy's text, for the documents published after the baseline (not a repost of one).
 OTHER = corpus_paragraphs("000")
+T = TypeVar("T")
 
 
-class World:
-    def __init__(self, site: LocalSite, url: str, tmp_path, extra: str = "", settings: str = "") -> None:  # type: ignore[no-untyped-def]
-        self.site = site
-        self.engine = make_engine(url)
-        ensure_schema(self.engine)
-        self.sessions = session_factory(self.engine)
-        self.listed: list[str] = []
-        self.config_text = f"""
-sources:
-  - id: big
-    name: 大站
-    listing_urls: ["{site.url("/list/")}"]
-    link_pattern: "/content/"
-    min_delay_s: 0
-{extra}
-settings:
-  backoff_base_s: 0.01
-  max_attempts: 1
-  read_timeout_s: 5
-{settings}
-"""
-        self.config: Config = parse_config(self.config_text)
-        self.config_path = tmp_path / "sources.yaml"
-        self.config_path.write_text(self.config_text, encoding="utf-8")
+@dataclass
+class World(harness.World):
+    """One source, `big`, listed at /list/, its schema made up front and its sources.yaml written
+    (for `policywatch run`); `extra`: raw YAML lines of the source, `settings`: of the settings."""
+
+    extra: str = ""
+    settings: str = ""
+    listed: list[str] = field(default_factory=list)
+    config_path: Path = field(init=False)
+
+    schema_first = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.config_path = self.write_config()
+
+    def config_text(self) -> str:
+        return harness.sources_yaml(
+            harness.source_entry(self.site, "big", "大站", extra=self.extra),
+            settings={"backoff_base_s": 0.01, "max_attempts": 1, "read_timeout_s": 5},
+            settings_extra=self.settings,
+        )
 
     def publish(self, n: int, *, year: int = 2021, first: bool = False) -> str:
         """A document page dated in `year`, listed (at the top with `first`)."""
@@ -68,25 +70,21 @@ settings:
         return path
 
     def relist(self) -> None:
-        links = "".join(f'<li><a href="{p}">文件</a></li>' for p in self.listed)
-        self.site.put("/list/", f"<html><body><ul>{links}</ul></body></html>")
+        """Serve the listing of every published page."""
+        self.put_listing_page((p, "文件") for p in self.listed)
 
-    def cycle(self, *, full: bool = False) -> CycleSummary:
-        return run_cycle(self.config, self.engine, full=full)
-
-    def requests_during(self, work) -> tuple[list[str], object]:  # type: ignore[no-untyped-def]
+    def requests_during(self, work: Callable[[], T]) -> tuple[list[str], T]:
+        """The paths the site was asked for while `work()` ran, and what it returned."""
         start = len(self.site.requests)
         result = work()
         return [r.path for r in self.site.requests[start:]], result
 
     def doc(self, path: str) -> Document:
-        with self.sessions() as session:
-            doc = session.scalar(select(Document).where(Document.url == self.site.url(path)))
-            assert doc is not None, path
-            session.expunge(doc)
-            return doc
+        """The document at `path` of the site, as stored."""
+        return self.document(self.site.url(path))
 
     def interval_s(self, path: str) -> float:
+        """The re-check interval the policy gives the document at `path` now."""
         with self.sessions() as session:
             known = known_documents(session, "big")
             baseline_at = session.get(Source, "big").baseline_at  # type: ignore[union-attr]
@@ -95,16 +93,17 @@ settings:
 
 
 @pytest.fixture
-def world(site: LocalSite, db_url: str, tmp_path) -> Iterator[World]:  # type: ignore[no-untyped-def]
+def world(site: LocalSite, db_url: str, tmp_path: Path) -> Iterator[Callable[..., World]]:
+    """Make worlds: `world(extra=..., settings=...)`."""
     made: list[World] = []
 
     def make(extra: str = "", settings: str = "") -> World:
         made.append(World(site, db_url, tmp_path, extra, settings))
         return made[-1]
 
-    yield make  # type: ignore[misc]
+    yield make
     for w in made:
-        w.engine.dispose()
+        w.close()
 
 
 def test_a_new_document_is_fetched_and_recorded_before_any_known_one_is_rechecked(world) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,9 @@ from policywatch import tasks
 from policywatch.cli import main
 from policywatch.health import CycleHealth, SourceDegraded, assess_cycle, record_health
 from policywatch.pipeline import CycleSummary, run_cycle
-from storage.db import ensure_schema, make_engine, session_factory
+from storage.db import session_factory
 from storage.models import OperatorNotice, SentMail, Source
+from tests.support import world as harness
 from tests.support.site import LocalSite
 from tests.support.smtp import SmtpServer
 
@@ -65,40 +67,39 @@ def test_assess_cycle(summary: CycleSummary, failing: bool, reached: bool) -> No
         assert health.reason and health.reached_anything is reached
 
 
-class World:
-    def __init__(self, site: LocalSite, db_url: str, tmp_path: Path) -> None:
-        self.site = site
-        self.engine = make_engine(db_url)
-        ensure_schema(self.engine)
-        self.config_path = tmp_path / "sources.yaml"
-        self.config_path.write_text(
-            f"""
-sources:
-  - id: s
-    name: 试点
-    listing_urls: ["{site.url("/list/")}"]
-    link_pattern: "/content/"
-    min_delay_s: 0
-settings:
-  backoff_base_s: 0.01
-  max_attempts: 1
-  degraded_after: 2
-""",
-            encoding="utf-8",
-        )
+@dataclass
+class World(harness.World):
+    """One source, `s`, degraded after 2 failing cycles, listing three documents; its schema made
+    up front and its sources.yaml written (the tests load it, as `policywatch run` does)."""
+
+    config_path: Path = field(init=False)
+
+    schema_first = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.config_path = self.write_config()
         for n in range(3):
-            site.put(f"/content/{n}.html", gov_cn_page(f"第{n}号通知", PARAGRAPHS[n * 5 : n * 5 + 6]))
+            self.site.put(f"/content/{n}.html", gov_cn_page(f"第{n}号通知", PARAGRAPHS[n * 5 : n * 5 + 6]))
         self.listing_up()
 
+    def config_text(self) -> str:
+        return harness.sources_yaml(
+            harness.source_entry(self.site, "s", "试点"),
+            settings={"backoff_base_s": 0.01, "max_attempts": 1, "degraded_after": 2},
+        )
+
     def listing_up(self) -> None:
-        links = "".join(f'<a href="/content/{n}.html">{n}</a>' for n in range(3))
-        self.site.put("/list/", f"<html><body>{links}</body></html>")
+        """The listing answers, with the three documents."""
+        self.put_listing_page(((f"/content/{n}.html", str(n)) for n in range(3)), items=False)
 
     def listing_down(self) -> None:
+        """The listing answers 503."""
         self.site.put("/list/", "<html><body>维护中</body></html>", status=503)
 
     def state(self) -> tuple[str, int]:
-        with session_factory(self.engine)() as session:
+        """The source's health state and its count of consecutive failing cycles."""
+        with self.sessions() as session:
             src = session.get(Source, "s")
             assert src is not None
             return src.health_state, src.consecutive_failures
@@ -106,9 +107,8 @@ settings:
 
 @pytest.fixture
 def world(site: LocalSite, db_url: str, tmp_path: Path) -> Iterator[World]:
-    w = World(site, db_url, tmp_path)
-    yield w
-    w.engine.dispose()
+    with World(site, db_url, tmp_path) as w:
+        yield w
 
 
 @pytest.fixture
