@@ -2,7 +2,7 @@
 
 Page text is untrusted. Every value is stripped of control characters when the view is built (so
 plain text cannot carry terminal escapes or stray CR/LF), HTML templates autoescape, the diff comes
-from policydiff.render_html (which escapes and inlines its styles), links are only http(s), and
+from policywatch.policydiff.render_html (which escapes and inlines its styles), links are only http(s), and
 header values additionally lose line breaks and are length-capped: a title cannot inject a header.
 """
 
@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from policydiff import DocumentDiff, render_html, render_text
+from policywatch.policydiff import DocumentDiff, render_html, render_text
 from storage.models import ChangeEvent, Document, DocumentVersion, Source
 from storage.vocabulary import EventKind
 
@@ -188,7 +188,7 @@ def _shown(diff: DocumentDiff, limit: int = MAX_CHANGES_SHOWN) -> tuple[Document
 
 def policy_key(session: Session, document: Document | None, fallback_id: int) -> str:
     """Reposts of one policy share a key: the root document's 发文字号, else the root's id."""
-    from extraction import canonical_doc_number
+    from policywatch.extraction import canonical_doc_number
 
     root = document
     seen: set[int] = set()

@@ -23,8 +23,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from extraction import normalise_text
 from policywatch.config import SubscriberConfig
+from policywatch.extraction import normalise_text
 from storage.db import unit_of_work
 from storage.models import (
     ChangeEvent,

@@ -39,7 +39,7 @@ def _random_paragraphs(count: int, seed: int = 1) -> list[str]:
     import re
 
     from benchmarks.pages import paragraph_pool
-    from policydiff import split_sentences
+    from policywatch.policydiff import split_sentences
 
     rng = random.Random(seed)
     sentences = [s for p in paragraph_pool() for s in split_sentences(p)]
@@ -71,7 +71,7 @@ def build_files(directory: Path) -> dict[str, Path]:
 
 def measure_one(kind: str, path: str) -> dict[str, float | int | str]:
     """In this (fresh) process: the isolated extraction, then the in-process one."""
-    from extraction.files import FileLimits, extract_file
+    from policywatch.extraction.files import FileLimits, extract_file
 
     body = Path(path).read_bytes()
     url = f"https://bench.example/{Path(path).name}"

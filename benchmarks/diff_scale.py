@@ -37,10 +37,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import policydiff
-from demosite.pages import corpus_document
-from extraction import normalise_text
-from policydiff import apply_diff, split_sentences
+from policywatch import policydiff
+from policywatch.demosite.pages import corpus_document
+from policywatch.extraction import normalise_text
+from policywatch.policydiff import apply_diff, split_sentences
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = ("register", "text", "repeated")

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from demosite.pages import corpus_document, gov_cn_page, provincial_page
+from policywatch.demosite.pages import corpus_document, gov_cn_page, provincial_page
 
 MIN_BYTES = 3 * 1024
 MAX_BYTES = 60 * 1024

@@ -286,8 +286,8 @@ def _pages(runs: list[Run]) -> int:
 
 def diff_timings(repeat: int = 15) -> dict[str, Any]:
     from benchmarks.pages import largest_document_paragraphs
-    from extraction import normalise_paragraphs
     from policywatch.classify import clear_diff_cache, diff_versions
+    from policywatch.extraction import normalise_paragraphs
     from storage.models import DocumentVersion
 
     title, paras = largest_document_paragraphs()

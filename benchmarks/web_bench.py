@@ -26,8 +26,8 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from demosite.pages import corpus_paragraphs
-from extraction import normalise_text
+from policywatch.demosite.pages import corpus_paragraphs
+from policywatch.extraction import normalise_text
 from storage.db import make_engine, upgrade
 from storage.models import ChangeEvent, Document, DocumentVersion, FetchAttempt, Source
 
@@ -185,7 +185,7 @@ def median_ms(client: Any, paths: Callable[[int], str], requests: int) -> dict[s
 def measure(url: str, docs: int, requests: int) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
-    from web import create_app
+    from policywatch.web import create_app
 
     rng = random.Random(11)
     ids = [rng.randrange(1, docs + 1) for _ in range(requests + 1)]

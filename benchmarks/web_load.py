@@ -17,7 +17,7 @@ requests/s (all answers and 200s only), p50/p90/p99/max latency over every answe
 client errors included), answers by status (`timeout` and transport errors by name), recovery.
 
 The store (--docs x --versions, benchmarks.web_bench.build_store) is kept in var/bench/ and reused.
-`--server web` runs `python -m web.server` (what `policywatch web` runs); `--server cli` runs the
+`--server web` runs `python -m policywatch.web.server` (what `policywatch web` runs); `--server cli` runs the
 `policywatch web` command of this tree. Results: benchmarks/results/<name>-<date>.json.
 """
 
@@ -92,7 +92,7 @@ def server_command(kind: str, port: int) -> list[str]:
             "--port",
             str(port),
         ]
-    return [sys.executable, "-m", "web.server", "--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-m", "policywatch.web.server", "--host", "127.0.0.1", "--port", str(port)]
 
 
 @dataclass
@@ -483,7 +483,10 @@ def main(argv: list[str] | None = None) -> int:
         "--db", help="an empty database URL to build the store in (default: SQLite in var/bench)"
     )
     parser.add_argument(
-        "--server", choices=("web", "cli"), default="web", help="python -m web.server | policywatch web"
+        "--server",
+        choices=("web", "cli"),
+        default="web",
+        help="python -m policywatch.web.server | policywatch web",
     )
     parser.add_argument(
         "--timeout", type=float, default=60.0, help="client timeout per request (default 60 s)"
@@ -508,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "command": "python -m benchmarks.web_load " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "server": "python -m web.server" if args.server == "web" else "policywatch web",
+        "server": "python -m policywatch.web.server" if args.server == "web" else "policywatch web",
         "database": url.split(":", 1)[0],
         "store": {"documents": args.docs, "versions_per_document": args.versions},
         "client_timeout_s": args.timeout,

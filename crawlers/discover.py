@@ -10,7 +10,7 @@ import idna
 from lxml import etree
 from requests.utils import requote_uri
 
-from extraction.markup import repair_markup
+from policywatch.extraction.markup import repair_markup
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Conservative: only parameters that are certainly tracking noise, never ones a CMS may route on.

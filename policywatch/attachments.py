@@ -17,10 +17,10 @@ from dataclasses import replace
 from urllib.parse import unquote, urlsplit
 
 from crawlers import Fetcher
+from policywatch.config import SourceConfig
 
 # From extraction.content, not extraction.document: a cycle that reads no page never imports bs4.
-from extraction.content import is_attachment_url
-from policywatch.config import SourceConfig
+from policywatch.extraction.content import is_attachment_url
 from policywatch.observe import Observation, Target
 from storage.raw import pack_file
 
@@ -44,14 +44,14 @@ def file_name(url: str) -> str:
 
 def file_revision() -> str:
     """The extractor_revision of an attachment's version: "file-" and extraction.files' revision."""
-    from extraction import files
+    from policywatch.extraction import files
 
     return f"file-{getattr(files, 'FILES_REVISION', '1')}"
 
 
 def observe_file(fetcher: Fetcher, source: SourceConfig, target: Target, allow_private: bool) -> Observation:
     """Fetch a file and read its text (never raises for a bad file: see Observation)."""
-    from extraction.files import FileExtractionError, extract_file, sniff_file_kind
+    from policywatch.extraction.files import FileExtractionError, extract_file, sniff_file_kind
 
     started = time.thread_time()
     result = fetcher.fetch_page(

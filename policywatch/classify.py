@@ -6,12 +6,12 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from extraction import normalise_text
+from policywatch.extraction import normalise_text
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage.models import ChangeEvent, Document, DocumentVersion, utcnow
 
 if TYPE_CHECKING:
-    from policydiff import DocumentDiff
+    from policywatch.policydiff import DocumentDiff
 
 SUMMARY_LIMIT = 240
 
@@ -38,7 +38,7 @@ def diff_versions(old: DocumentVersion, new: DocumentVersion) -> DocumentDiff:
     """Diff two versions on their normalised text; the title is the first line so a retitle shows.
 
     Computed once per pair of texts: the same pair again (in this process) is the same diff."""
-    import policydiff  # imported when a cycle finds its first change
+    from policywatch import policydiff  # imported when a cycle finds its first change
 
     diff_texts = policydiff.diff_texts
     old_title, new_title = normalise_text(old.title), normalise_text(new.title)

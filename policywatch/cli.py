@@ -216,8 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_references(args: argparse.Namespace) -> int:
     from policywatch.policy_graph import document_graph, rebuild_references
+    from policywatch.web.compare import resolve_document
     from storage.db import ensure_schema, session_factory, unit_of_work
-    from web.compare import resolve_document
 
     engine = _engine()
     ensure_schema(engine)
@@ -260,8 +260,8 @@ def cmd_references(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    from policywatch.web.server import serve
     from storage.db import ensure_schema
-    from web.server import serve
 
     engine = _engine()
     ensure_schema(engine)  # fail here, with one line, when the database is unreachable
@@ -275,8 +275,8 @@ def cmd_web(args: argparse.Namespace) -> int:
 def cmd_demo_serve(args: argparse.Namespace) -> int:
     import os
 
-    from demosite.server import DemoServer
-    from demosite.site import DEFAULT_PORT, STEPS, read_step
+    from policywatch.demosite.server import DemoServer
+    from policywatch.demosite.site import DEFAULT_PORT, STEPS, read_step
 
     raw_port = args.port if args.port is not None else os.environ.get("POLICYWATCH_DEMO_PORT") or DEFAULT_PORT
     try:
@@ -298,7 +298,7 @@ def cmd_demo_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_step(args: argparse.Namespace) -> int:
-    from demosite.site import STEPS, advance, state_path, write_step
+    from policywatch.demosite.site import STEPS, advance, state_path, write_step
 
     if args.reset:
         write_step(0, args.state)

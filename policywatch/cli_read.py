@@ -56,8 +56,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from policydiff import render_html, render_text
     from policywatch.classify import diff_versions
+    from policywatch.policydiff import render_html, render_text
     from storage.models import DocumentVersion
 
     with _read_session() as session:
@@ -83,7 +83,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         if version is None:
             raise RunError(f"no version {args.version}")
         if args.normalised:
-            from extraction import normalise_text
+            from policywatch.extraction import normalise_text
 
             title, text = normalise_text(version.title), version.normalized_text
         else:
@@ -106,7 +106,7 @@ def as_published(text: str) -> str:
     NFKC would turn ， into , and （ into ( )."""
     import unicodedata
 
-    from extraction import fold_whitespace
+    from policywatch.extraction import fold_whitespace
 
     out: list[str] = []
     run: list[str] = []

@@ -600,7 +600,7 @@ def _source(model: SourceModel, settings: Settings) -> SourceConfig:
     selector = model.content_selector
     if selector is None and model.preset is not None:
         # An explicit content_selector wins; otherwise the preset's body containers.
-        from extraction.presets import preset_selector
+        from policywatch.extraction.presets import preset_selector
 
         selector = preset_selector(model.preset)
     given = model.model_fields_set

@@ -143,7 +143,7 @@ def check_encoding(value: str) -> str:
 
 
 def check_preset(value: str) -> str:
-    from extraction.presets import PRESETS
+    from policywatch.extraction.presets import PRESETS
 
     if value not in PRESETS:
         raise ValueError(f"unknown preset {value!r} (known: {', '.join(sorted(PRESETS))})")

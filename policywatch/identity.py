@@ -66,7 +66,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from extraction import canonical_doc_number, normalise_text, parse_doc_number
+from policywatch.extraction import canonical_doc_number, normalise_text, parse_doc_number
 from storage.models import Document
 
 # The canonical form canonical_doc_number() produces: 国发〔2021〕29号.

@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING
 
 from crawlers import Fetcher, FetchResult
 from crawlers.pacing import FilePacer, HostPacer, LocalPacer
-from extraction.equivalence import fingerprint_like, learned_fingerprint, page_fingerprint
 from policywatch.citations import FoundReferences
+from policywatch.extraction.equivalence import fingerprint_like, learned_fingerprint, page_fingerprint
 from storage.raw import PackedPage, pack_page
 
 if TYPE_CHECKING:
-    from extraction import ExtractedDocument
     from policywatch.config import Settings, SourceConfig
+    from policywatch.extraction import ExtractedDocument
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def _read(seen: Observation, source: SourceConfig, html: str) -> None:
             seen.fetch = replace(result, text=None)  # the version stage needs none of it
             return
     # BeautifulSoup is imported by the first page that is read in full, not by every cycle.
-    from extraction.document import ExtractionError, extract_document, is_not_found_page
+    from policywatch.extraction.document import ExtractionError, extract_document, is_not_found_page
 
     if is_not_found_page(html):
         seen.not_found = True

@@ -55,8 +55,8 @@ from typing import Any
 from sqlalchemy import Engine, delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from extraction.content import EXTRACTOR_REVISION
 from policywatch.config import Config
+from policywatch.extraction.content import EXTRACTOR_REVISION
 from policywatch.locking import SourceBusy, source_lock
 from storage.db import ensure_schema, session_factory, unit_of_work
 from storage.models import Document, DocumentVersion, MinhashBand, RawPage, VersionReextraction, utcnow
@@ -274,7 +274,7 @@ def _reextract_source(
 def _read(body: bytes, url: str, selector: str | None) -> _Reading | str:
     """The current extractor's reading of a raw page, or why there is none."""
     # BeautifulSoup: imported by the first page read, as in a cycle.
-    from extraction.document import ExtractionError, extract_document, is_not_found_page
+    from policywatch.extraction.document import ExtractionError, extract_document, is_not_found_page
 
     try:
         html = unpack_page(body)

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import column, exists, select, table, text
 from sqlalchemy.orm import Session
 
-from extraction import canonical_doc_number, normalise_text, parse_doc_number
+from policywatch.extraction import canonical_doc_number, normalise_text, parse_doc_number
 from storage.models import ChangeEvent, Document, DocumentVersion, seen_until
 from storage.queries import (
     FTS_TABLE,

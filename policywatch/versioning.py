@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.subscriptions import ActiveSubscriber
 from crawlers import FetchResult, canonical_url
-from extraction import EXTRACTOR_REVISION
 from policywatch.attachments import MAX_ATTACHMENTS_PER_PAGE, file_revision, is_file_target
 from policywatch.config import SourceConfig
+from policywatch.extraction import EXTRACTOR_REVISION
 from policywatch.identity import moved_document, redirected_home
 from policywatch.observe import Observation, Target
 from policywatch.planning import url_host
@@ -41,7 +41,7 @@ from storage.db import unit_of_work
 from storage.models import Document, DocumentVersion
 
 if TYPE_CHECKING:
-    from extraction import ExtractedDocument
+    from policywatch.extraction import ExtractedDocument
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from demosite.pages import corpus_paragraphs, gov_cn_page, provincial_page  # noqa: E402
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page, provincial_page  # noqa: E402
 
 REAL_PAGES = ROOT / "tests" / "fixtures" / "realpages" / "pages"
 REAL_KEYS = (

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from demosite.pages import corpus_paragraphs, gov_cn_page
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 from storage.db import make_engine
 from storage.models import ChangeEvent, DocumentVersion
 from tests.conftest import PG_ADMIN_URL

@@ -21,9 +21,9 @@ from sqlalchemy import select
 from alerts import deliver_pending, send_due_digests, settings_from_env
 from alerts.outbox import LEASE, MAX_REJECTIONS, REFUSAL_BACKOFF, message_id_for
 from alerts.preferences import next_slot
-from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.cli import main
 from policywatch.config import parse_config
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.pipeline import CycleSummary
 from storage.models import OutboxMessage, Subscriber, utcnow
 from tests.support import world as harness

@@ -18,10 +18,10 @@ from dataclasses import replace
 
 import pytest
 
-from extraction import ExtractedDocument, ExtractionError
-from extraction.files import FileExtractionError, FileLimits, extract_file, sniff_file_kind
-from extraction.files.legacy import converter
-from policydiff import diff_texts
+from policywatch.extraction import ExtractedDocument, ExtractionError
+from policywatch.extraction.files import FileExtractionError, FileLimits, extract_file, sniff_file_kind
+from policywatch.extraction.files.legacy import converter
+from policywatch.policydiff import diff_texts
 
 TITLE = "关于印发数字经济发展规划的通知"
 NUMBER = "国数发〔2024〕12号"
@@ -269,7 +269,7 @@ def texts(doc: ExtractedDocument) -> list[str]:
 
 
 def assert_policy_text(doc: ExtractedDocument, paragraphs: list[str] = PARAGRAPHS) -> None:
-    from extraction import normalise_text
+    from policywatch.extraction import normalise_text
 
     assert doc.title == TITLE
     body = texts(doc)
@@ -324,7 +324,10 @@ def test_pdf_cid_font_text_in_reading_order_without_headers_footers_and_page_num
     body = "\n".join(doc.paragraphs)
     assert HEADER not in body and "—" not in body.replace("2024—2027", "")  # header and "— 2 —" gone
     # Reading order: the paragraphs in the order printed, each one whole (lines and pages joined).
-    order = [texts(doc).index(p) for p in map(__import__("extraction").normalise_text, PARAGRAPHS)]
+    order = [
+        texts(doc).index(p)
+        for p in map(__import__("policywatch.extraction", fromlist=["extraction"]).normalise_text, PARAGRAPHS)
+    ]
     assert order == sorted(order)
     assert "Microsoft Word" not in doc.title
 
@@ -703,7 +706,7 @@ def test_time_budget_stops_a_slow_extraction() -> None:
 
 
 def test_a_hung_child_is_killed_at_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    import extraction.files as files
+    import policywatch.extraction.files as files
 
     monkeypatch.setattr(files, "_CHILD", "import time; time.sleep(60)")
     monkeypatch.setattr(files, "_SLACK_S", 0.5)
@@ -718,4 +721,4 @@ def test_in_process_and_isolated_extraction_agree() -> None:
     assert extract_file(pdf, "pdf", URL, replace(FileLimits(), isolate=False)) == extract_file(
         pdf, "pdf", URL
     )
-    assert sys.modules.get("extraction.files") is not None
+    assert sys.modules.get("policywatch.extraction.files") is not None

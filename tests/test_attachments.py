@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from crawlers import Fetcher
-from demosite.pages import gov_cn_page
-from extraction.document import extract_document, is_attachment_url
 from policywatch.classify import diff_versions
 from policywatch.config import parse_config
+from policywatch.demosite.pages import gov_cn_page
+from policywatch.extraction.document import extract_document, is_attachment_url
 from policywatch.pipeline import run_cycle
 from policywatch.search import search_documents
 from storage.db import ensure_schema, make_engine, session_factory
@@ -193,7 +193,7 @@ def test_attachments_are_documents_versioned_diffed_and_alerted(files_world: Fil
     # The web app lists it as the notice's attachment (HTML and API).
     from fastapi.testclient import TestClient
 
-    from web import create_app
+    from policywatch.web import create_app
 
     with TestClient(create_app(w.engine)) as client:
         api = {c["url"]: c for c in client.get("/api/changes").json()["items"]}

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from demosite.pages import corpus_paragraphs, gov_cn_page
-from demosite.server import DemoServer
-from demosite.site import demo_config, write_step
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
+from policywatch.demosite.server import DemoServer
+from policywatch.demosite.site import demo_config, write_step
 from storage.db import make_engine
 from storage.models import ChangeEvent, Document, DocumentVersion, OperatorNotice, OutboxMessage
 from tests.support.cluster import CeleryCluster

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from demosite.pages import corpus_paragraphs, gov_cn_page
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 from tests.support.site import LocalSite
 
 

@@ -10,15 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from demosite.pages import gov_cn_page
-from demosite.server import DemoServer
-from demosite.site import demo_config
 from policywatch.config import parse_config
+from policywatch.demosite.pages import gov_cn_page
+from policywatch.demosite.server import DemoServer
+from policywatch.demosite.site import demo_config
 from policywatch.pipeline import run_cycle
+from policywatch.web.app import create_app
 from storage.db import make_engine, session_factory
 from storage.models import Document
 from tests.support.site import LocalSite
-from web.app import create_app
 
 NATIONAL = "国务院关于印发数据共享管理办法的通知"
 PROVINCIAL = "某省人民政府关于印发数据共享管理实施办法的通知"

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from demosite.server import DemoServer
-from demosite.site import STEPS, demo_config, read_step
 from policywatch.cli import main
 from policywatch.config import load_config, parse_config
+from policywatch.demosite.server import DemoServer
+from policywatch.demosite.site import STEPS, demo_config, read_step
 from policywatch.pipeline import run_cycle
 from storage.db import make_engine, session_factory
 from storage.models import ChangeEvent, Document

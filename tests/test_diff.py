@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policydiff import (
+from policywatch.policydiff import (
     Block,
     DocumentDiff,
     Span,
@@ -24,7 +24,7 @@ from policydiff import (
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DIFF_DIR = FIXTURES / "diff"
-from demosite import CORPUS_DIR  # noqa: E402
+from policywatch.demosite import CORPUS_DIR  # noqa: E402
 
 MOVED = "已纳入首批试点范围的城市不得重复申报。"
 FIGURE_SENTENCE = "2024年将选择35个左右城市开展第二批试点工作,试点城市应为地级市及以上,包括各省(区)的省会城市、其他地级市,直辖市所辖区县,以及新疆生产建设兵团(以下简称兵团)。"

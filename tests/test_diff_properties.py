@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policydiff import (
+from policywatch.policydiff import (
     DocumentDiff,
     Span,
     apply_diff,

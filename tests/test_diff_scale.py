@@ -24,11 +24,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rapidfuzz import fuzz, process
 
-import policydiff.diff as D
+import policywatch.policydiff.diff as D
 from benchmarks.diff_scale import corpus_paragraphs_normalised, document, edited
-from demosite.pages import corpus_paragraphs
-from extraction import normalise_text
-from policydiff import DocumentDiff, apply_diff, diff_sentences, diff_texts, split_sentences
+from policywatch.demosite.pages import corpus_paragraphs
+from policywatch.extraction import normalise_text
+from policywatch.policydiff import DocumentDiff, apply_diff, diff_sentences, diff_texts, split_sentences
 from tests.test_diff_properties import check_blocks, check_spans, pairs, texts
 
 SIZE = 30_000  # sentences

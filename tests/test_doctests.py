@@ -15,10 +15,12 @@ from types import ModuleType
 
 import pytest
 
-import policydiff
+from policywatch import policydiff
 
-SUBMODULES = sorted(info.name for info in pkgutil.walk_packages(policydiff.__path__, prefix="policydiff."))
-MODULES = ["policydiff", *SUBMODULES]
+SUBMODULES = sorted(
+    info.name for info in pkgutil.walk_packages(policydiff.__path__, prefix="policywatch.policydiff.")
+)
+MODULES = ["policywatch.policydiff", *SUBMODULES]
 # Fewer than this many examples across the package means examples were lost (69 when written).
 MIN_EXAMPLES = 60
 

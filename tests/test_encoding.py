@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawlers import decode_html, detect_challenge
-from demosite import CORPUS_DIR
+from policywatch.demosite import CORPUS_DIR
 
 CORPUS = sorted(CORPUS_DIR.glob("*.txt"))
 

@@ -1,4 +1,4 @@
-"""extraction.extract_document / is_not_found_page on realistic pages (tests/support/pages.py builders
+"""policywatch.extraction.extract_document / is_not_found_page on realistic pages (tests/support/pages.py builders
 and hand-written pages in tests/fixtures/pages)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from demosite.pages import (
+from policywatch.demosite.pages import (
     corpus_document,
     corpus_paragraphs,
     gov_cn_page,
@@ -18,7 +18,7 @@ from demosite.pages import (
     plain_page,
     provincial_page,
 )
-from extraction import (
+from policywatch.extraction import (
     ExtractedDocument,
     ExtractionError,
     content_hash,

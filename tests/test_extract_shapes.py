@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from extraction import extract_document
+from policywatch.extraction import extract_document
 
 BODY = (
     "<p>为加快数字经济发展，推进数据要素市场化配置改革，现就有关事项通知如下。</p>"

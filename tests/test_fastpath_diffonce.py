@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import policydiff
+from policywatch import policydiff
 from policywatch.classify import clear_diff_cache, diff_stats
 from tests.support.smtp import SmtpServer
 from tests.test_alerts import AlertWorld, smtp, subscriber, world

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.pages import NOISE_PROFILES, apply_noise
-from extraction import extract_document
-from extraction.equivalence import (
+from policywatch.extraction import extract_document
+from policywatch.extraction.equivalence import (
     _CHROME_TAGS,
     _GENERIC_CONTAINERS,
     _GENERIC_MIN_CHARS,
@@ -90,7 +90,7 @@ def test_a_title_change_outside_the_container_is_read() -> None:
 
 def test_the_replica_constants_are_extractions() -> None:
     """equivalence keeps copies of extraction.document's rules (to stay free of BeautifulSoup)."""
-    from extraction import document
+    from policywatch.extraction import document
 
     assert _META_TABLE_CORE == document._META_TABLE_CORE
     assert _RELATED_HEADING.pattern == document._RELATED_HEADING.pattern

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from extraction import ExtractionError, extract_document
-from extraction.equivalence import fingerprint_like, learned_fingerprint, page_fingerprint
+from policywatch.extraction import ExtractionError, extract_document
+from policywatch.extraction.equivalence import fingerprint_like, learned_fingerprint, page_fingerprint
 
 REALPAGES = Path(__file__).parent / "fixtures" / "realpages"
 TRUTH = {r["key"]: r for r in json.loads((REALPAGES / "truth.json").read_text(encoding="utf-8"))}

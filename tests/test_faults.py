@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from demosite.pages import corpus_paragraphs, gov_cn_page
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.pipeline import CycleSummary
 from storage.models import Document, DocumentVersion, FetchAttempt
 from tests.support import world as harness

@@ -15,7 +15,7 @@ import pytest
 import crawlers.fetch as fetch_mod
 from crawlers import DEFAULT_USER_AGENT, Fetcher, FetchResult, detect_challenge, is_private_address
 from crawlers.challenge import challenge_tag
-from demosite import CORPUS_DIR
+from policywatch.demosite import CORPUS_DIR
 from tests.support.site import LocalSite, Page, RequestInfo
 
 FIXTURES = Path(__file__).parent / "fixtures"

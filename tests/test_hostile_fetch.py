@@ -29,8 +29,8 @@ import crawlers.fetch as fetch_mod
 from crawlers import Fetcher, FetchResult, canonical_url, discover_links
 from crawlers.encoding import decode_html
 from crawlers.listings import ListingError, parse_feed, parse_html_listing, parse_json_listing
-from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.config import ConfigError, parse_config
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.pipeline import run_cycle
 from storage.db import make_engine
 from tests.support.rawserver import RawRequest, RawServer, drip

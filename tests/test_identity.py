@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.cli import main
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.identity import issuer_of_prefix, number_key, parse_number, same_identity, title_key
 from storage.models import Document, DocumentUrl, DocumentVersion
 from tests.support import world as harness

@@ -24,8 +24,8 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
-from demosite.server import DemoServer
-from demosite.site import demo_config
+from policywatch.demosite.server import DemoServer
+from policywatch.demosite.site import demo_config
 
 PROJECT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

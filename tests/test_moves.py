@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from demosite.pages import corpus_document, plain_page
 from policywatch import identity
 from policywatch.cli import main
+from policywatch.demosite.pages import corpus_document, plain_page
 from policywatch.identity import is_home_page, pair_verdict, redirected_home
 from policywatch.observe import make_fetcher
 from policywatch.pipeline import (

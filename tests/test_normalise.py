@@ -1,4 +1,4 @@
-"""extraction.normalise and extraction.docmeta: comparison forms of text, document numbers, dates."""
+"""policywatch.extraction.normalise and extraction.docmeta: comparison forms of text, document numbers, dates."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extraction import (
+from policywatch.extraction import (
     canonical_doc_number,
     content_hash,
     normalise_paragraphs,

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-import extraction.document
-from demosite.pages import corpus_paragraphs, gov_cn_page, news_repost_page, provincial_page
-from extraction import normalise_text
-from policydiff import DocumentDiff
+import policywatch.extraction.document
 from policywatch.classify import diff_versions
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page, news_repost_page, provincial_page
+from policywatch.extraction import normalise_text
 from policywatch.pipeline import CycleSummary
+from policywatch.policydiff import DocumentDiff
 from storage.models import ChangeEvent, Document, DocumentVersion, FetchAttempt
 from tests.support import world as harness
 from tests.support.site import LocalSite
@@ -297,9 +297,9 @@ def test_not_modified_costs_no_parsing(world: World, monkeypatch: pytest.MonkeyP
     world.site.pages["/content/1.html"].etag = '"v1"'
     world.cycle()
     calls: list[str] = []
-    real_extract = extraction.document.extract_document
+    real_extract = policywatch.extraction.document.extract_document
     monkeypatch.setattr(
-        extraction.document,
+        policywatch.extraction.document,
         "extract_document",
         lambda *a, **k: calls.append(a[1]) or real_extract(*a, **k),
     )
@@ -445,7 +445,7 @@ def test_a_large_source_without_delay_is_read_by_worker_processes(
     import os
     from dataclasses import replace
 
-    from extraction import equivalence
+    from policywatch.extraction import equivalence
     from policywatch.observe import MIN_TARGETS_FOR_PROCESSES
 
     count = MIN_TARGETS_FOR_PROCESSES + 6
@@ -508,21 +508,21 @@ def test_a_bug_while_reading_one_page_loses_that_page_only(
     world.listing(*paths)
     for i, path in enumerate(paths):  # four different texts (overlapping ones would be reposts)
         serve_doc(world, path=path, title=f"{TITLE}（第{i}号）", paragraphs=PARAS[i * 10 : i * 10 + 10])
-    real = extraction.document.extract_document
+    real = policywatch.extraction.document.extract_document
 
     def buggy(html: str, url: str, *args, **kwargs):  # type: ignore[no-untyped-def]
         if url.endswith("/content/2.html"):
             raise RecursionError("maximum recursion depth exceeded")
         return real(html, url, *args, **kwargs)
 
-    monkeypatch.setattr(extraction.document, "extract_document", buggy)
+    monkeypatch.setattr(policywatch.extraction.document, "extract_document", buggy)
     summary = world.cycle()
     assert summary.baseline == 3 and summary.errors == 1 and world.version_count() == 3
     assert summary.failures[0]["url"].endswith("/content/2.html")
     assert (
         summary.failures[0]["error"] == "processing failed: RecursionError: maximum recursion depth exceeded"
     )
-    monkeypatch.setattr(extraction.document, "extract_document", real)
+    monkeypatch.setattr(policywatch.extraction.document, "extract_document", real)
     again = world.cycle()  # once the page can be read, it is recorded (the baseline is over: new)
     assert (again.new, again.unchanged, again.errors) == (1, 3, 0)
 

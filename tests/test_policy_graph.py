@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from demosite.pages import gov_cn_page
-from demosite.server import DemoServer
-from demosite.site import demo_config
 from policywatch.config import parse_config
+from policywatch.demosite.pages import gov_cn_page
+from policywatch.demosite.server import DemoServer
+from policywatch.demosite.site import demo_config
 from policywatch.pipeline import run_cycle
 from policywatch.policy_graph import (
     Resolver,
@@ -23,10 +23,10 @@ from policywatch.policy_graph import (
     province_of,
     publishes,
 )
+from policywatch.web.app import create_app
 from storage.db import make_engine, session_factory
 from storage.models import ChangeEvent, Document, DocumentReference, OutboxMessage, Subscriber
 from tests.support.site import LocalSite
-from web.app import create_app
 
 NATIONAL = "国发〔2021〕29号"
 JIANGXI = "赣府发〔2022〕11号"
@@ -298,7 +298,7 @@ def test_cli_and_api_show_the_graph_and_rebuild_reads_it_again(
 def test_a_changed_version_that_cites_the_same_keeps_the_resolved_references(
     tmp_path: Path, sqlite_url: str
 ) -> None:
-    from demosite.site import advance
+    from policywatch.demosite.site import advance
 
     state = tmp_path / "demo-site.json"
     engine = make_engine(sqlite_url)

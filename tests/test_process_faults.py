@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 
 from alerts import deliver_pending, settings_from_env
 from alerts.outbox import LEASE
-from demosite.pages import corpus_paragraphs, gov_cn_page
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 from storage.models import ChangeEvent, Document, DocumentVersion, utcnow
 from tests.support import world as harness
 from tests.support.site import LocalSite, Page, RequestInfo

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crawlers import decode_html
-from demosite.pages import corpus_paragraphs, gov_cn_page, provincial_page
-from extraction import content_hash, extract_document, normalise_text
-from extraction.equivalence import chrome_equivalent
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page, provincial_page
+from policywatch.extraction import content_hash, extract_document, normalise_text
+from policywatch.extraction.equivalence import chrome_equivalent
 
 # Characters of the sample corpus: real policy text, all of them encodable in GBK.
 HAN = sorted({ch for p in corpus_paragraphs("004") for ch in p if "\u4e00" <= ch <= "\u9fff"})[:400]

@@ -16,9 +16,9 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import select
 
-from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.cli import main
 from policywatch.config import parse_config
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.observe import make_fetcher
 from policywatch.pipeline import plan_source
 from policywatch.planning import check_history, sources_per_host
@@ -257,7 +257,7 @@ sources:
 def test_the_dashboard_shows_each_sources_freshness_and_budget_use(world) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
-    from web import create_app
+    from policywatch.web import create_app
 
     w = world(extra="    recheck: {budget: 6}")
     for n in range(8):

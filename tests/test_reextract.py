@@ -33,10 +33,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from demosite.pages import corpus_paragraphs, gov_cn_page
-from extraction import EXTRACTOR_REVISION, content_hash, normalise_paragraphs
 from policywatch.cli import as_published
 from policywatch.config import Config, parse_config
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
+from policywatch.extraction import EXTRACTOR_REVISION, content_hash, normalise_paragraphs
 from policywatch.pipeline import run_cycle
 from policywatch.reextract import reextract, unpack_text
 from policywatch.search import search_documents
@@ -164,7 +164,7 @@ class OldStore:
 
     def reading(self, version: DocumentVersion) -> Any:
         """What the current extractor reads in the version's stored raw page."""
-        from extraction.document import extract_document
+        from policywatch.extraction.document import extract_document
 
         with self.sessions() as s:
             assert version.raw_sha256 is not None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from demosite.pages import corpus_document, demo_text, gov_cn_page
-from extraction import normalise_paragraphs, normalise_text
 from policywatch.config import ConfigError, parse_config
+from policywatch.demosite.pages import corpus_document, demo_text, gov_cn_page
+from policywatch.extraction import normalise_paragraphs, normalise_text
 from policywatch.pipeline import run_cycle
 from policywatch.relevance import DEFAULT_CLASSIFIER, RelevanceClassifier
 from storage.db import make_engine, session_factory

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from demosite.pages import corpus_document, demo_text, gov_cn_page, news_repost_page, rss_feed
 from policywatch.config import parse_config
+from policywatch.demosite.pages import corpus_document, demo_text, gov_cn_page, news_repost_page, rss_feed
 from policywatch.pipeline import CycleSummary, run_cycle
 from policywatch.reposts import BINS, band_keys, body_text, signature, similarity
 from storage.db import make_engine, session_factory

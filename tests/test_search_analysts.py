@@ -11,14 +11,14 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from demosite.pages import gov_cn_page, provincial_page
 from policywatch.cli import main
 from policywatch.config import parse_config
+from policywatch.demosite.pages import gov_cn_page, provincial_page
 from policywatch.pipeline import run_cycle
 from policywatch.search import SearchQuery, search
+from policywatch.web.app import create_app
 from storage.db import make_engine, session_factory
 from tests.support.site import LocalSite
-from web.app import create_app
 
 DATA_TITLE = "国家数据局关于开展数据要素×行动试点的通知"
 DATA_NUMBER = "国数发〔2024〕3号"

@@ -117,8 +117,8 @@ def test_deleting_a_version_before_it_was_indexed_keeps_the_index_consistent(tmp
 
 def test_a_cycle_indexes_its_versions_and_leaves_nothing_pending(tmp_path: Path, site: LocalSite) -> None:
     """The pipeline indexes each batch when it ends (policywatch.pipeline.process_targets)."""
-    from demosite.pages import gov_cn_page
     from policywatch.config import parse_config
+    from policywatch.demosite.pages import gov_cn_page
     from policywatch.pipeline import run_cycle
 
     paragraphs = [

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch import tasks
 from policywatch.cli import main
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.health import CycleHealth, SourceDegraded, assess_cycle, record_health
 from policywatch.pipeline import CycleSummary, run_cycle
 from storage.db import session_factory
@@ -218,7 +218,7 @@ def test_the_dashboard_shows_up_degraded_down(world: World) -> None:
     from fastapi.testclient import TestClient
 
     from policywatch.config import load_config
-    from web import create_app
+    from policywatch.web import create_app
 
     config = load_config(str(world.config_path))
     run_cycle(config, world.engine)

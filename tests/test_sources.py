@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from extraction.presets import PRESETS
 from policywatch.config import ConfigError, Pagination, load_config, parse_config
+from policywatch.extraction.presets import PRESETS
 
 ROOT = Path(__file__).parent.parent
 REAL = load_config(ROOT / "config" / "sources.yaml")

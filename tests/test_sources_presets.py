@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from demosite.pages import corpus_document, demo_text, provincial_page
-from extraction import extract_document
-from extraction.presets import PRESETS, preset_selector, priority_selector
 from policywatch.config import load_config
+from policywatch.demosite.pages import corpus_document, demo_text, provincial_page
+from policywatch.extraction import extract_document
+from policywatch.extraction.presets import PRESETS, preset_selector, priority_selector
 
 SITES = Path(__file__).parent / "fixtures" / "sites"
 NOTICE = demo_text("public_data_notice")

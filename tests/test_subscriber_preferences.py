@@ -588,8 +588,8 @@ def test_an_airflow_smtp_extra_read_two_ways_is_refused() -> None:
 def test_inside_airflow_only_the_token_pages_skip_the_login(sqlite_url: str) -> None:
     from fastapi.testclient import TestClient
 
-    from web.airflow_auth import AirflowLoginRequired
-    from web.app import create_app
+    from policywatch.web.airflow_auth import AirflowLoginRequired
+    from policywatch.web.app import create_app
 
     app = create_app(sqlite_url)
     app.add_middleware(AirflowLoginRequired)
@@ -659,7 +659,7 @@ def test_operator_pages_answer_only_on_loopback_or_behind_the_airflow_login(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from web.app import create_app
+    from policywatch.web.app import create_app
 
     json = {"Accept": "application/json"}
     with TestClient(create_app(sqlite_url), client=("203.0.113.9", 5000)) as remote:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch import tasks
 from policywatch.config import ConfigError
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.locking import SourceBusy, source_lock
 from storage.db import make_engine
 from tests.support.site import LocalSite

@@ -18,12 +18,12 @@ from alerts import deliver_pending, settings_from_env
 from alerts.marks import MarkError, NoSuchChange, mark_change, mark_history
 from alerts.subscriptions import sync_subscriptions
 from policywatch.config import SubscriberConfig
+from policywatch.web.app import create_app
 from storage.db import make_engine, session_factory, unit_of_work
 from storage.models import ChangeEvent, ChangeMark, OutboxMessage
 from tests.support.site import LocalSite
 from tests.support.smtp import SmtpServer
 from tests.test_web_support import WebWorld, build_world
-from web.app import create_app
 
 
 @pytest.fixture

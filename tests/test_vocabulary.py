@@ -24,18 +24,20 @@ def test_a_member_is_its_string() -> None:
 
 
 def test_the_web_pages_colour_each_kind_as_the_vocabulary_does() -> None:
-    base = (ROOT / "web" / "templates" / "base.html").read_text(encoding="utf-8")
+    base = (ROOT / "policywatch" / "web" / "templates" / "base.html").read_text(encoding="utf-8")
     css = dict(re.findall(r"\.kind-(\w+) \{ background:(#[0-9a-f]{6}); \}", base))
     assert css == {kind.value: kind.colour for kind in EventKind}
-    document = (ROOT / "web" / "templates" / "document.html").read_text(encoding="utf-8")
-    swatches = {name: colour for colour, name in re.findall(r'background:(#[0-9a-f]{6})"></i>(\w+)<', document)}
+    document = (ROOT / "policywatch" / "web" / "templates" / "document.html").read_text(encoding="utf-8")
+    swatches = {
+        name: colour for colour, name in re.findall(r'background:(#[0-9a-f]{6})"></i>(\w+)<', document)
+    }
     assert swatches == {kind.value: kind.colour for kind in EventKind}
 
 
 def test_the_charts_and_the_command_line_take_their_words_from_it() -> None:
     from policywatch.cli import EVENT_KINDS as cli_kinds
-    from web.charts import KIND_COLOURS
-    from web.params import EVENT_KINDS as web_kinds
+    from policywatch.web.charts import KIND_COLOURS
+    from policywatch.web.params import EVENT_KINDS as web_kinds
 
     assert list(cli_kinds) == list(web_kinds) == [k.value for k in EventKind]
     assert {k.value: k.colour for k in EventKind} == KIND_COLOURS
@@ -53,7 +55,7 @@ def test_the_alerts_and_the_triage_take_their_words_from_it() -> None:
 
 def test_the_mails_label_and_colour_each_kind_as_the_web_does() -> None:
     from alerts.render import KIND_COLOURS, KIND_LABELS
-    from web.charts import KIND_COLOURS as WEB_COLOURS
+    from policywatch.web.charts import KIND_COLOURS as WEB_COLOURS
 
     assert KIND_COLOURS == WEB_COLOURS
     assert KIND_LABELS["changed"] == ("内容变更", "changed")

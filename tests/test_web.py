@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from policywatch.web import create_app
 from storage.db import make_engine
 from tests.support.site import LocalSite
 from tests.test_web_support import PLAN_NUMBER, SCRIPT_TITLE, WebWorld, build_world
-from web import create_app
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RAW_SCRIPT = "<script>alert("

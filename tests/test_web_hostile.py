@@ -33,12 +33,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, insert, text
 
-import policydiff
 from benchmarks.web_bench import build_store
 from benchmarks.web_load import Server, change_and_search_paths, run_load
+from policywatch import policydiff
+from policywatch.web import create_app
 from storage.db import make_engine
 from storage.models import ChangeEvent, Document, DocumentVersion, Source
-from web import create_app
 
 DOCS = 300
 VERSIONS = 3
@@ -225,7 +225,7 @@ def test_a_busy_or_unreachable_store_is_503_with_retry_after(store_url: str) -> 
 
 
 class CountingDiff:
-    """policydiff.diff_texts, counted per pair of first lines; pairs in `slow` wait for `release`."""
+    """policywatch.policydiff.diff_texts, counted per pair of first lines; pairs in `slow` wait for `release`."""
 
     def __init__(self, real: Any) -> None:
         self.real = real
@@ -530,7 +530,7 @@ def test_feeds_stay_well_formed_whatever_the_characters(client: TestClient) -> N
 
 
 def test_xml_text_removes_every_character_xml_forbids() -> None:
-    from web.exports import _xml_text
+    from policywatch.web.exports import _xml_text
 
     forbidden = [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"] + [
         "\ud800",

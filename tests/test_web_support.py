@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.config import parse_config
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 from policywatch.pipeline import run_cycle
 from storage.db import make_engine, session_factory
 from storage.models import ChangeEvent

@@ -39,7 +39,7 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from demosite.pages import corpus_paragraphs, gov_cn_page
+from policywatch.demosite.pages import corpus_paragraphs, gov_cn_page
 
 RIVERS_PREFIX = "FSSBBIl1UgzbN7N80"
 # What crawlers.fetch.Fetcher asks for: any other Accept is the browser's (Chromium's own, or

@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts import preferences as prefs
 from alerts.identity import InvalidToken, display_zone_name, local_time, make_token, store_identity
+from policywatch.web.deps import PageDep, SessionDep
+from policywatch.web.links import href
+from policywatch.web.params import checked_id
 from storage.db import session_factory
 from storage.models import OutboxMessage, SentMail, Subscriber
-from web.deps import PageDep, SessionDep
-from web.links import href
-from web.params import checked_id
 
 router = APIRouter(include_in_schema=False)
 

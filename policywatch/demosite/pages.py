@@ -43,7 +43,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
-from demosite import CORPUS_DIR
+from policywatch.demosite import CORPUS_DIR
 
 TEXTS_DIR = Path(__file__).resolve().parent / "texts"
 

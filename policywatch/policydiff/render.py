@@ -4,7 +4,7 @@ The formats are also a registry of plain classes, chosen by name (as urlwatch ch
 and filters): :data:`renderers` maps a name to a :class:`Renderer`, :func:`get_renderer` looks one up
 and says which names exist when the name is unknown, :func:`register` adds a format.
 
->>> from policydiff import diff_texts
+>>> from policywatch.policydiff import diff_texts
 >>> diff = diff_texts(["第一条 数据要素。"], ["第一条 数据要素市场。"])
 >>> sorted(renderers)
 ['html', 'text']
@@ -123,7 +123,7 @@ def render_text(diff: DocumentDiff, context: int = 1) -> str:
 
     `context`: how many unchanged sentences are shown on each side of a change.
 
-    >>> from policydiff import diff_texts
+    >>> from policywatch.policydiff import diff_texts
     >>> old = ["第一条 数据要素。第二条 培育市场。第三条 规范流通。第四条 保障安全。", "第五条 施行。"]
     >>> new = ["第一条 数据要素市场。第二条 培育市场。第三条 规范流通。第四条 保障安全。"]
     >>> print(render_text(diff_texts(old, new)), end="")
@@ -185,7 +185,7 @@ def render_html(diff: DocumentDiff, context: int = 1) -> str:
     text in ``<del>`` / ``<ins>``; `context` as for :func:`render_text`.
 
     >>> import re
-    >>> from policydiff import diff_texts
+    >>> from policywatch.policydiff import diff_texts
     >>> html = render_html(diff_texts(["第一条 <b>数据</b>。"], ["第一条 <b>数据</b>要素。"]))
     >>> html.startswith('<div class="policydiff"')
     True
@@ -225,7 +225,7 @@ def render_html(diff: DocumentDiff, context: int = 1) -> str:
 class Renderer:
     """A diff output format: subclass it with a `name` and a `render`, then :func:`register` it.
 
-    >>> from policydiff import diff_texts
+    >>> from policywatch.policydiff import diff_texts
     >>> diff = diff_texts(["第一条 数据要素。"], ["第一条 数据要素市场。"])
     >>> print(get_renderer("text").render(diff), end="")
     ! 第一条 数据要素{+市场+}。
@@ -259,7 +259,7 @@ def register(cls: _R) -> _R:
     A name taken by another class is refused (a format silently replaced by a later import would
     change what every caller of that name gets).
 
-    >>> from policydiff import diff_texts
+    >>> from policywatch.policydiff import diff_texts
     >>> @register
     ... class Changed(Renderer):
     ...     name = "changed"
@@ -289,7 +289,7 @@ def get_renderer(name: str) -> Renderer:
     >>> get_renderer("pdf")
     Traceback (most recent call last):
       ...
-    policydiff.render.UnknownFormatError: unknown diff format 'pdf' (known formats: html, text)
+    policywatch.policydiff.render.UnknownFormatError: unknown diff format 'pdf' (known formats: html, text)
     """
     try:
         return renderers[name]
@@ -301,7 +301,7 @@ def get_renderer(name: str) -> Renderer:
 class TextRenderer(Renderer):
     """:func:`render_text` by name: ``get_renderer("text")``.
 
-    >>> from policydiff import diff_texts
+    >>> from policywatch.policydiff import diff_texts
     >>> diff = diff_texts(["第一条 数据要素。"], ["第一条 数据要素市场。"])
     >>> TextRenderer().render(diff) == render_text(diff)
     True
@@ -317,7 +317,7 @@ class TextRenderer(Renderer):
 class HtmlRenderer(Renderer):
     """:func:`render_html` by name: ``get_renderer("html")``.
 
-    >>> from policydiff import diff_texts
+    >>> from policywatch.policydiff import diff_texts
     >>> diff = diff_texts(["第一条 数据要素。"], ["第一条 数据要素市场。"])
     >>> HtmlRenderer().render(diff, context=0) == render_html(diff, context=0)
     True

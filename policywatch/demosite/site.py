@@ -27,7 +27,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from demosite.pages import (
+from policywatch.demosite.pages import (
     corpus_document,
     demo_text,
     gov_cn_page,

@@ -367,7 +367,7 @@ class _Reading:
 def _select_containers(
     root: etree._Element, removed: set[etree._Element]
 ) -> tuple[int, list[etree._Element], list[etree._Element]]:
-    """extraction.document._select_containers on this tree: (level, chosen, every match at that level)."""
+    """policywatch.extraction.document._select_containers on this tree: (level, chosen, every match at that level)."""
     for level, selector in enumerate(CMS_CONTAINERS):
         matches = [m for m in _CONTAINER_XPATHS[level](root) if m not in removed and _matches(m, selector)]
         if not matches:
@@ -384,7 +384,7 @@ def _select_containers(
 
 
 def _remove_chrome(top: etree._Element, chosen: list[etree._Element], removed: set[etree._Element]) -> None:
-    """extraction.document._remove_chrome on this tree, decision for decision."""
+    """policywatch.extraction.document._remove_chrome on this tree, decision for decision."""
     protected = set(chosen)
     for container in chosen:
         protected.update(container.iterancestors())

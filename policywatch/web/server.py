@@ -16,14 +16,14 @@ import sys
 
 from fastapi import FastAPI
 
-from web.limits import WebLimits
+from policywatch.web.limits import WebLimits
 
 KEEP_ALIVE_S = 5  # idle keep-alive connections closed after this long (uvicorn's default)
 
 
 def app_factory() -> FastAPI:
     """The app of one worker process (uvicorn imports this by name in each worker)."""
-    from web import create_app
+    from policywatch.web import create_app
 
     return create_app(None)
 
@@ -44,7 +44,7 @@ def serve(
         os.environ["POLICYWATCH_DATABASE_URL"] = database_url
     limits = WebLimits.from_env()
     uvicorn.run(
-        "web.server:app_factory",
+        "policywatch.web.server:app_factory",
         factory=True,
         host=host,
         port=port,

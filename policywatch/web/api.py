@@ -11,6 +11,17 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from crawlers import canonical_url
+from policywatch.web.deps import (
+    DocumentId,
+    FilterDep,
+    NewVersionId,
+    OldVersionId,
+    PageDep,
+    SessionDep,
+    VersionId,
+)
+from policywatch.web.diffs import diff_of
+from policywatch.web.params import document_ref
 from storage.models import Document
 from storage.queries import (
     changes_per_day,
@@ -21,9 +32,6 @@ from storage.queries import (
     list_sources,
     source_health,
 )
-from web.deps import DocumentId, FilterDep, NewVersionId, OldVersionId, PageDep, SessionDep, VersionId
-from web.diffs import diff_of
-from web.params import document_ref
 
 router = APIRouter(prefix="/api", tags=["api"])
 

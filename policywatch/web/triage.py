@@ -34,11 +34,11 @@ from alerts.marks import (
     valid_form_token,
 )
 from alerts.marks import form_token as make_form_token
+from policywatch.web.links import base_path
+from policywatch.web.params import checked_id
 from storage.db import session_factory, unit_of_work
 from storage.models import ChangeMark, StoreIdentity
 from storage.queries import iso
-from web.links import base_path
-from web.params import checked_id
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api", tags=["api"])

@@ -17,10 +17,10 @@ from fastapi.responses import Response, StreamingResponse
 
 from alerts.identity import local_time
 from alerts.marks import current_marks
+from policywatch.web.deps import DocumentId, FilterDep, SessionDep
+from policywatch.web.links import absolute
+from policywatch.web.store import Store
 from storage.queries import ChangeFilter, document_history, filtered_changes, iso, list_sources
-from web.deps import DocumentId, FilterDep, SessionDep
-from web.links import absolute
-from web.store import Store
 
 router = APIRouter(tags=["exports"])
 

@@ -14,7 +14,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from demosite.site import DEFAULT_PORT, DemoSite, read_step, state_path
+from policywatch.demosite.site import DEFAULT_PORT, DemoSite, read_step, state_path
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from policywatch.search import SearchQuery, search
+from policywatch.web.deps import PageDep, SessionDep
+from policywatch.web.highlight import mark_hits
+from policywatch.web.links import href
+from policywatch.web.pages import render
+from policywatch.web.params import EVENT_KINDS, Page, bad_request, no_nul, parse_when
 from storage.queries import list_sources
-from web.deps import PageDep, SessionDep
-from web.highlight import mark_hits
-from web.links import href
-from web.pages import render
-from web.params import EVENT_KINDS, Page, bad_request, no_nul, parse_when
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api", tags=["api"])
@@ -77,7 +77,7 @@ def _page_of(session: Any, query: SearchQuery, page: Page) -> tuple[list[dict[st
 
 @router.get("/search", response_class=HTMLResponse)
 def search_page(request: Request, session: SessionDep, page: PageDep, query: SearchDep) -> Response:
-    from extraction import normalise_text
+    from policywatch.extraction import normalise_text
 
     needle = normalise_text(query.text)
     asked = bool(needle) or query.has_filters

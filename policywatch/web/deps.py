@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
+from policywatch.web.params import MAX_PER_PAGE, Page, change_filter, checked_id, page_of
 from storage.queries import ChangeFilter
-from web.params import MAX_PER_PAGE, Page, change_filter, checked_id, page_of
 
 
 def session(request: Request) -> Iterator[Session]:

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from crawlers import canonical_url
 from policywatch.search import canonical_number, documents_numbered
+from policywatch.web.deps import SessionDep
+from policywatch.web.links import href
+from policywatch.web.pages import render
+from policywatch.web.params import checked_id, no_nul
 from storage.models import Document, DocumentVersion
 from storage.queries import find_document
-from web.deps import SessionDep
-from web.links import href
-from web.pages import render
-from web.params import checked_id, no_nul
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api", tags=["api"])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from policydiff import Block, DocumentDiff, Span, split_sentences
+from policywatch.policydiff import Block, DocumentDiff, Span, split_sentences
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 See :mod:`policydiff.diff` for the algorithm and the significance formula, :mod:`policydiff.render`
 for the output formats (by name: :func:`get_renderer`).
 
->>> from policydiff import diff_texts, get_renderer
+>>> from policywatch.policydiff import diff_texts, get_renderer
 >>> diff = diff_texts(["第一条 数据要素。第二条 附则。"], ["第一条 数据要素市场。第二条 附则。"])
 >>> print(get_renderer("text").render(diff), end="")
 ! 第一条 数据要素{+市场+}。

@@ -12,6 +12,21 @@ from starlette.concurrency import run_in_threadpool
 
 from alerts.marks import mark_history
 from policywatch.policy_graph import document_graph
+from policywatch.web.charts import colour_for, day_range, stacked_bars_svg, timeline_svg
+from policywatch.web.deps import (
+    DocumentId,
+    FilterDep,
+    NewVersionId,
+    OldVersionId,
+    PageDep,
+    SessionDep,
+    VersionId,
+)
+from policywatch.web.diffs import ComputedDiff, Pair, diff_of
+from policywatch.web.diffview import change_counts, fold
+from policywatch.web.links import href
+from policywatch.web.params import EVENT_KINDS, MARK_FILTERS, checked_id, kept
+from policywatch.web.triage import triage_context
 from storage.models import ChangeEvent
 from storage.queries import (
     changes_per_day,
@@ -22,13 +37,6 @@ from storage.queries import (
     list_sources,
     source_health,
 )
-from web.charts import colour_for, day_range, stacked_bars_svg, timeline_svg
-from web.deps import DocumentId, FilterDep, NewVersionId, OldVersionId, PageDep, SessionDep, VersionId
-from web.diffs import ComputedDiff, Pair, diff_of
-from web.diffview import change_counts, fold
-from web.links import href
-from web.params import EVENT_KINDS, MARK_FILTERS, checked_id, kept
-from web.triage import triage_context
 
 router = APIRouter(include_in_schema=False)
 

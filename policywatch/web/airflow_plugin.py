@@ -11,8 +11,8 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-from web.airflow_auth import AirflowLoginRequired
-from web.app import create_app
+from policywatch.web.airflow_auth import AirflowLoginRequired
+from policywatch.web.app import create_app
 
 URL_PREFIX = "/policywatch"
 

@@ -32,13 +32,13 @@ from typing import Any
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from policydiff import DocumentDiff
+from policywatch.policydiff import DocumentDiff
+from policywatch.web.admission import without_slot
+from policywatch.web.diffview import DiffRow, diff_rows
+from policywatch.web.limits import WebLimits
+from policywatch.web.store import Store
 from storage.models import DocumentVersion
 from storage.queries import document_detail, get_version
-from web.admission import without_slot
-from web.diffview import DiffRow, diff_rows
-from web.limits import WebLimits
-from web.store import Store
 
 log = logging.getLogger(__name__)
 

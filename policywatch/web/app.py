@@ -20,11 +20,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from alerts.identity import display_zone_name, local_time, zone_label
-from web.admission import Admission, AdmissionGate, quiet_access_log
-from web.diffs import DiffCache
-from web.limits import WebLimits
-from web.links import href
-from web.store import Store, pool_capacity
+from policywatch.web.admission import Admission, AdmissionGate, quiet_access_log
+from policywatch.web.diffs import DiffCache
+from policywatch.web.limits import WebLimits
+from policywatch.web.links import href
+from policywatch.web.store import Store, pool_capacity
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def create_app(engine_or_url: Engine | str | None = None, limits: WebLimits | No
     """The web app over the store at `engine_or_url` (an Engine, a URL, or None for
     $POLICYWATCH_DATABASE_URL / the default SQLite file). No database is touched until a request.
     `limits`: how much work a process takes on at once (default: from the environment)."""
-    from web import api, compare, exports, pages, search, subscribers, triage
+    from policywatch.web import api, compare, exports, pages, search, subscribers, triage
 
     limits = limits or WebLimits.from_env()
 
