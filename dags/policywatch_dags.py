@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 from airflow.sdk import (
@@ -42,6 +43,9 @@ CONFIG_PATH = os.environ.get("POLICYWATCH_CONFIG") or None
 CONFIG = load_config(CONFIG_PATH, lenient=True)
 EVENTS = Asset(EVENTS_URI)
 BATCHES_AT_ONCE = 4
+# Airflow 3.3.2's `airflow dags test` exits with status 1 for any DAG that has a deadline, after the
+# run itself succeeded (apache/airflow#73428, open): parsed by `dags test`, the source DAGs carry none.
+UNDER_DAGS_TEST = sys.argv[1:3] == ["dags", "test"]
 
 
 def source_doc(source: SourceConfig) -> str:
@@ -72,7 +76,9 @@ def build_source_dag(source: SourceConfig) -> Any:
         tags=["policywatch", "source"],
         params={"full": Param(False, type="boolean", description="re-check every known document")},
         # A run still going N schedule intervals after it was queued mails the operators once.
-        deadline=deadline_alert(source.id, source.schedule, CONFIG.settings.overdue_after_intervals),
+        deadline=None
+        if UNDER_DAGS_TEST
+        else deadline_alert(source.id, source.schedule, CONFIG.settings.overdue_after_intervals),
     )
     def source_dag() -> None:
         @task
