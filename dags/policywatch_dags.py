@@ -3,8 +3,8 @@
 Each source DAG reads like the pipeline it runs:
     discover → new_document_batches → fetch_and_version_new (mapped over batches of new documents)
              → due_document_batches → fetch_and_version (mapped over batches of known documents due)
-             → detect_changes → queue_alerts ⇒ Asset policywatch://events ⇒ policywatch_deliver
-               (the event only when alerts wait; a quiet run's queue_alerts is skipped)
+             → finish_cycle → announce_alerts ⇒ Asset policywatch://events ⇒ policywatch_deliver
+               (the event only when alerts wait; a quiet run's announce_alerts is skipped)
              → source_health (fails while the source is degraded or down)
 A run still going `overdue_after_intervals` schedule intervals after it was queued mails the
 operators once (policywatch.overdue: an Airflow Deadline Alert, run by the triggerer).
@@ -111,14 +111,18 @@ def build_source_dag(source: SourceConfig) -> Any:
             get_current_context()["batch_label"] = label  # type: ignore[typeddict-unknown-key]
             return tasks.process_batch(batch, CONFIG_PATH)
 
+        # Closes the source's cycle (baseline, last success, health input) and counts what the
+        # batches committed: the changes themselves were found, one page at a time, in the batches.
         @task(trigger_rule="none_failed")
-        def detect_changes(plan: dict[str, Any], fresh: list[dict], due: list[dict]) -> dict[str, Any]:
+        def finish_cycle(plan: dict[str, Any], fresh: list[dict], due: list[dict]) -> dict[str, Any]:
             from policywatch import tasks
 
             return tasks.finish(plan, [*fresh, *due], CONFIG_PATH)
 
+        # The alerts themselves were queued by the batches, with their events; this tells the
+        # delivery DAG (and the operator) that some wait.
         @task(outlets=[EVENTS])
-        def queue_alerts(changes: dict[str, Any]) -> dict[str, Any]:
+        def announce_alerts(changes: dict[str, Any]) -> dict[str, Any]:
             from policywatch import tasks
 
             counts = tasks.alert_counts(changes)
@@ -133,7 +137,7 @@ def build_source_dag(source: SourceConfig) -> Any:
             }
             return counts
 
-        @task(trigger_rule="none_failed")  # also after a quiet run's skipped queue_alerts
+        @task(trigger_rule="none_failed")  # also after a quiet run's skipped announce_alerts
         def source_health(changes: dict[str, Any]) -> dict[str, Any]:
             from policywatch import tasks
 
@@ -146,8 +150,8 @@ def build_source_dag(source: SourceConfig) -> Any:
         due_batches = due_document_batches(plan)
         fresh >> due_batches  # the re-checks start once the new documents are recorded
         due = fetch_and_version.override(trigger_rule="none_failed").expand(batch=due_batches)
-        changes = detect_changes(plan, fresh, due)
-        queue_alerts(changes) >> source_health(changes)  # red while the source is degraded
+        changes = finish_cycle(plan, fresh, due)
+        announce_alerts(changes) >> source_health(changes)  # red while the source is degraded
 
     return source_dag()
 

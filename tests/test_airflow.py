@@ -141,8 +141,8 @@ def test_generated_dags_have_their_tasks_schedule_retries_and_limits(
         "fetch_and_version_new",
         "due_document_batches",
         "fetch_and_version",
-        "detect_changes",
-        "queue_alerts",
+        "finish_cycle",
+        "announce_alerts",
         "source_health",
     }
     assert tasks["fetch_and_version"]["mapped"] and tasks["fetch_and_version_new"]["mapped"]
@@ -163,7 +163,7 @@ def test_generated_dags_have_their_tasks_schedule_retries_and_limits(
     # once per failed run, not once per failed mapped batch.
     assert dag["on_failure"] == ["UnlessDegraded"] and all(t["on_failure"] == [] for t in tasks.values())
     assert shapes["dags"]["policywatch_deliver"]["on_failure"] == ["UnlessDegraded"]
-    assert [o.rstrip("/") for o in tasks["queue_alerts"]["outlets"]] == ["policywatch://events"]
+    assert [o.rstrip("/") for o in tasks["announce_alerts"]["outlets"]] == ["policywatch://events"]
     # A run still going three schedule intervals (days, here) after it was queued mails the
     # operators (policywatch.overdue, run by the triggerer); delivery and digests have no deadline.
     assert dag["deadline"] == [
@@ -289,7 +289,9 @@ def test_dags_test_end_to_end_on_postgres(
 
     def queue_alerts_states() -> list[str]:
         with meta.connect() as conn:
-            query = text("SELECT state FROM task_instance WHERE task_id = 'queue_alerts' ORDER BY start_date")
+            query = text(
+                "SELECT state FROM task_instance WHERE task_id = 'announce_alerts' ORDER BY start_date"
+            )
             return [s for (s,) in conn.execute(query)]
 
     dags_test()  # baseline: both documents recorded, silently
