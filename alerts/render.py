@@ -4,6 +4,9 @@ Page text is untrusted. Every value is stripped of control characters when the v
 plain text cannot carry terminal escapes or stray CR/LF), HTML templates autoescape, the diff comes
 from policywatch.policydiff.render_html (which escapes and inlines its styles), links are only http(s), and
 header values additionally lose line breaks and are length-capped: a title cannot inject a header.
+
+(About 460 lines in one module: these sanitising rules hold only if every part of a message, alert,
+digest or notice, is built in one place that applies them; the templates are alerts/templates.)
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ are built from the validated models and take their defaults from here.
 Every model refuses unknown keys (extra="forbid") and is strict: "3" is not a number and 1 is not
 `true`, as YAML's own types say. A key that may be left out but not set to null is declared with
 `absent()`: its runtime value is then None, or the settings' value (`inherited()`).
+
+(About 600 lines: one model per section of the file, each key with its type, range, default and the
+description the JSON Schema shows; splitting the sections apart would not make one easier to read.)
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """Diff two versions of a policy text given as lists of normalised paragraphs.
 
+(About 960 lines in one module, half of them the algorithm's explanation and its runnable examples:
+the five steps below feed each other's data structures and are tested as one function,
+tests/test_diff*.py and tests/test_doctests.py; the text utilities are text.py, the renderings render.py.)
+
 Algorithm
 ---------
 1. Paragraphs: the common leading/trailing paragraphs are skipped, the rest is aligned with
