@@ -24,6 +24,7 @@ __all__ = [
     "DiffOp",
     "DocumentStatus",
     "EventKind",
+    "FetchErrorKind",
     "HealthState",
     "ListingKind",
     "Mark",
@@ -217,6 +218,30 @@ class ListingKind(StrEnum):
     JSON = "json"
     RSS = "rss"  # RSS or Atom
     HANWEB = "hanweb"
+
+
+class FetchErrorKind(StrEnum):
+    """Why a check failed (fetch_attempts.error_kind): the fetcher's kinds (crawlers' _Failure),
+    then the pipeline's (an HTTP error status, unreadable text, a bug, a listing, a page gone)."""
+
+    BLOCKED = "blocked"
+    CHALLENGE = "challenge"
+    CONNECTION = "connection"
+    CONTENT_ENCODING = "content_encoding"
+    EMPTY = "empty"
+    ENCODING = "encoding"
+    HTTP = "http"
+    NOT_HTML = "not_html"
+    REDIRECT = "redirect"
+    ROBOTS = "robots"
+    SCHEME = "scheme"
+    TIMEOUT = "timeout"
+    TOO_LARGE = "too_large"
+    TRUNCATED = "truncated"
+    EXTRACT = "extract"
+    INTERNAL = "internal"
+    LISTING = "listing"
+    GONE = "gone"
 
 
 class DiffOp(StrEnum):

@@ -59,3 +59,47 @@ def test_the_mails_label_and_colour_each_kind_as_the_web_does() -> None:
 
     assert KIND_COLOURS == WEB_COLOURS
     assert KIND_LABELS["changed"] == ("内容变更", "changed")
+
+
+ROOT_PACKAGES = ("crawlers", "policywatch", "storage", "alerts")
+
+
+def _sources() -> list[tuple[Path, str]]:
+    return [
+        (path, path.read_text(encoding="utf-8"))
+        for package in ROOT_PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "migrations" not in path.parts
+    ]
+
+
+def test_every_fetch_error_kind_the_code_writes_is_in_the_vocabulary() -> None:
+    """Static: the fetcher's _Failure kinds and the pipeline's _fail kinds (what error_kind holds)."""
+    from storage.vocabulary import FetchErrorKind
+
+    written: set[str] = set()
+    for _, text in _sources():
+        written |= set(re.findall(r'_Failure\(\s*"(\w+)"', text))
+        written |= set(re.findall(r'self\._fail\([^)]*?,\s*"(\w+)"\)', text))
+        written |= set(re.findall(r'error_kind="(\w+)"', text))
+    assert written, "the patterns found nothing: the check would pass vacuously"
+    assert written <= {k.value for k in FetchErrorKind}, written - {k.value for k in FetchErrorKind}
+
+
+def test_every_diff_op_policydiff_produces_is_in_the_vocabulary() -> None:
+    from policywatch.policydiff import diff_texts
+    from storage.vocabulary import DiffOp
+
+    old = ["第一条 数据要素。", "第二条 算力网络。", "第三条 保持不变。", "第四条 将被删除的条款内容。"]
+    new = ["第二条 算力网络。", "第一条 数据要素。", "第三条 保持不变。", "第五条 新增的条款内容完全不同。"]
+    ops = {block.op for block in diff_texts(old, new).blocks}
+    assert len(ops) >= 3 and ops <= {o.value for o in DiffOp}, ops
+
+
+def test_the_configuration_accepts_the_vocabularys_words() -> None:
+    from policywatch import config_models
+    from storage.vocabulary import SUBSCRIBABLE_EVENTS, ListingKind
+
+    assert tuple(k.value for k in EventKind) == config_models.EVENT_KINDS
+    assert tuple(str(e) for e in SUBSCRIBABLE_EVENTS) == config_models.SUBSCRIBABLE_EVENTS
+    assert set(config_models.LISTING_KINDS) == {k.value for k in ListingKind}
