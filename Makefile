@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lock test test-fast lint format run bench bench-workers clean services browser
+.PHONY: setup lock test test-fast lint format run bench bench-workers clean services browser bytecode
 
 setup: $(STAMP)
 
@@ -36,31 +36,37 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The project's modules compiled once (up-to-date ones are skipped): with PYTHONDONTWRITEBYTECODE
+# set, as on this machine and in many images, every process (each CLI call, Airflow's DAG parsing,
+# each test subprocess) would otherwise compile them from source again.
+bytecode: setup
+	$(BIN)/python -m compileall -q -j 0 alerts crawlers dags policywatch storage
+
 # Debian's chromium for tests/test_browser.py (installed only when missing).
 browser:
 	scripts/ensure-browser.sh
 
-test: setup services browser lint
+test: setup services browser lint bytecode
 	$(BIN)/pytest -n 2 --dist loadfile -q --durations=25
 
 # The quick loop while developing: no Airflow, no browser, no PostgreSQL half, no slow fault and
 # load tests (`make test` runs them all, as CI does).
-test-fast: setup lint
+test-fast: setup lint bytecode
 	$(BIN)/pytest -n 2 --dist loadfile -q -m "not slow and not airflow and not browser and not postgres"
 
 # The pipeline (scripts/run-local.sh) plus the web app and, without POLICYWATCH_SMTP_URL, a local
 # mail sink: alerts are sent and readable on the web app's Mail page (scripts/run-with-mail.sh).
-run: setup
+run: setup bytecode
 	scripts/run-with-mail.sh
 
 # Every noise profile, 1,000 pages, median of 3, then the 10,000-page warm cycle (about half an hour);
 # `make bench BENCH_ARGS=--quick`: 200 pages, one repetition (a few minutes).
-bench: setup
+bench: setup bytecode
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 # One host, 1,000 documents, 20 ms politeness: the CeleryExecutor with 1, 2 and 4 workers, two noise
 # profiles (about 15 minutes; needs PostgreSQL and Redis: `make services`).
-bench-workers: setup services
+bench-workers: setup services bytecode
 	$(BIN)/python -m benchmarks.workers $(BENCH_ARGS)
 
 clean:
