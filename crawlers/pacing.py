@@ -3,7 +3,8 @@
 A `HostPacer` hands out turns: `with pacer.turn(host, interval_s): <one request>`. Two kinds:
 
 - `LocalPacer` (the default): per process. Each turn reserves a start slot `interval_s` after the
-  previous one's and sleeps until it; threads of one Fetcher share it.
+  previous one's (and after the previous request ended) and sleeps until it; threads of one Fetcher
+  share it.
 - Shared pacers, for batches of one host running in several processes or on several workers at
   once (Airflow's mapped tasks): a turn is exclusive across them and the next one starts
   `interval_s` after the previous request *ended*. Measured at the server, two requests are then
@@ -39,7 +40,11 @@ class HostPacer(Protocol):
 
 
 class LocalPacer:
-    """Start slots per host in this process (thread-safe)."""
+    """Start slots per host in this process (thread-safe): a request starts at least `interval_s`
+    after the previous one started, and at least `interval_s` after the previous one ended (a
+    request whose connection took long to set up would otherwise reach the host less than the
+    interval after it; the shared pacers count from the end too). Requests already given their
+    slots still overlap: `concurrency` keeps its meaning."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -47,13 +52,20 @@ class LocalPacer:
 
     @contextlib.contextmanager
     def turn(self, host: str, interval_s: float) -> Iterator[None]:
+        interval_s = max(0.0, interval_s)
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next_allowed.get(host, 0.0))
-            self._next_allowed[host] = slot + max(0.0, interval_s)
+            self._next_allowed[host] = slot + interval_s
         if slot > now:
             time.sleep(slot - now)
-        yield
+        try:
+            yield
+        finally:
+            if interval_s:
+                with self._lock:
+                    ended = time.monotonic() + interval_s
+                    self._next_allowed[host] = max(self._next_allowed.get(host, 0.0), ended)
 
     def close(self) -> None:
         pass
