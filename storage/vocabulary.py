@@ -41,7 +41,24 @@ __all__ = [
 ]
 
 
-class EventKind(StrEnum):
+class _Shown(StrEnum):
+    """A set whose words people see: each member has a Chinese and an English label and a colour
+    (one palette, GitHub's, wherever they appear: mail, web pages, charts), given in _SHOWN."""
+
+    @property
+    def label_zh(self) -> str:
+        return _SHOWN[self][0]
+
+    @property
+    def label(self) -> str:
+        return _SHOWN[self][1]
+
+    @property
+    def colour(self) -> str:
+        return _SHOWN[self][2]
+
+
+class EventKind(_Shown):
     """What a change event says happened to a document (CONTRACT.md)."""
 
     NEW = "new"
@@ -50,33 +67,12 @@ class EventKind(StrEnum):
     RESTORED = "restored"
     REPUBLISHED = "republished"
 
-    @property
-    def label_zh(self) -> str:
-        return _EVENT_LABELS[self][0]
-
-    @property
-    def label(self) -> str:
-        return _EVENT_LABELS[self][1]
-
-    @property
-    def colour(self) -> str:
-        """Its colour wherever people see it: mail, web pages, charts (one palette, GitHub's)."""
-        return _EVENT_LABELS[self][2]
-
-
-_EVENT_LABELS = {
-    EventKind.NEW: ("新文件", "new document", "#1a7f37"),
-    EventKind.CHANGED: ("内容变更", "changed", "#bf8700"),
-    EventKind.REMOVED: ("已删除", "removed", "#cf222e"),
-    EventKind.RESTORED: ("已恢复", "restored", "#0969da"),
-    EventKind.REPUBLISHED: ("转载", "republished", "#8250df"),
-}
 
 # What a subscriber may follow: the event kinds, and `important` (an analyst marked the change).
 SUBSCRIBABLE_EVENTS = (*EventKind, "important")
 
 
-class Mark(StrEnum):
+class Mark(_Shown):
     """An analyst's triage mark on a change; `cleared` takes the mark off (audit rows only)."""
 
     IMPORTANT = "important"
@@ -84,26 +80,18 @@ class Mark(StrEnum):
     NOT_SIGNIFICANT = "not_significant"
     CLEARED = "cleared"
 
-    @property
-    def label_zh(self) -> str:
-        return _MARK_LABELS[self][0]
 
-    @property
-    def label(self) -> str:
-        return _MARK_LABELS[self][1]
-
-    @property
-    def colour(self) -> str:
-        return _MARK_LABELS[self][2]
-
-
-_MARK_LABELS = {
+_SHOWN: dict[_Shown, tuple[str, str, str]] = {
+    EventKind.NEW: ("新文件", "new document", "#1a7f37"),
+    EventKind.CHANGED: ("内容变更", "changed", "#bf8700"),
+    EventKind.REMOVED: ("已删除", "removed", "#cf222e"),
+    EventKind.RESTORED: ("已恢复", "restored", "#0969da"),
+    EventKind.REPUBLISHED: ("转载", "republished", "#8250df"),
     Mark.IMPORTANT: ("重要", "important", "#cf222e"),
     Mark.REVIEWED: ("已审阅", "reviewed", "#1a7f37"),
     Mark.NOT_SIGNIFICANT: ("不重要", "not significant", "#8c959f"),
     Mark.CLEARED: ("已清除", "cleared", "#57606a"),
 }
-
 
 # The marks a change can carry now (ChangeEvent.mark; NULL when none or cleared).
 CURRENT_MARKS = (Mark.IMPORTANT, Mark.REVIEWED, Mark.NOT_SIGNIFICANT)
