@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lock test test-fast lint format run bench bench-workers clean services browser bytecode
+.PHONY: setup lock test test-fast lint format run bench bench-floor bench-workers clean services browser bytecode
 
 setup: $(STAMP)
 
@@ -63,6 +63,11 @@ run: setup bytecode
 # `make bench BENCH_ARGS=--quick`: 200 pages, one repetition (a few minutes).
 bench: setup bytecode
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# What a page must cost per phase against what the goals leave it (the newest `make bench` result's
+# urlwatch figures; a few minutes): `make bench-floor BENCH_ARGS="benchmarks/results/X.json"`.
+bench-floor: setup bytecode
+	$(BIN)/python -m benchmarks.floor $(BENCH_ARGS)
 
 # One host, 1,000 documents, 20 ms politeness: the CeleryExecutor with 1, 2 and 4 workers, two noise
 # profiles (about 15 minutes; needs PostgreSQL and Redis: `make services`).
