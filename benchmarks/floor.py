@@ -162,21 +162,20 @@ def measure_steps(site: Site, pages: int) -> dict[str, float]:
 
 
 def newest_bench_result(folder: Path = RESULTS) -> Path:
-    """The newest `make bench` result in `folder` that holds urlwatch's figures for every phase."""
-
-    def usable(path: Path) -> bool:
+    """The newest `make bench` result in `folder` (by the date it records: a fresh clone gives every
+    file the same modification time) that holds urlwatch's figures for every phase."""
+    found: list[tuple[str, float, Path]] = []
+    for path in folder.glob("*.json"):
         try:
-            profiles = json.loads(path.read_text(encoding="utf-8")).get("profiles")
-            return bool(profiles) and all(
-                "urlwatch" in entry["phases"][phase] for entry in profiles.values() for phase in GOALS
-            )
+            data = json.loads(path.read_text(encoding="utf-8"))
+            profiles = data["profiles"]
+            if profiles and all("urlwatch" in e["phases"][p] for e in profiles.values() for p in GOALS):
+                found.append((str(data.get("date", "")), path.stat().st_mtime, path))
         except (ValueError, KeyError, TypeError, AttributeError):
-            return False
-
-    found = sorted((p for p in folder.glob("*.json") if usable(p)), key=lambda p: p.stat().st_mtime)
+            continue
     if not found:
         raise SystemExit(f"no make bench result with urlwatch's figures in {folder}: run make bench first")
-    return found[-1]
+    return max(found)[2]
 
 
 def budget_ms(goal_pages_per_s: float, pages: int, imports_s: float, site_ms: float, cores: int) -> float:

@@ -45,14 +45,17 @@ def test_floors_sum_the_steps_a_phase_cannot_skip(phase, hard, built):
 
 def test_the_newest_usable_result_is_taken(tmp_path):
     phases = {p: {"policywatch": {}, "urlwatch": {"pages_per_s": 100.0}} for p in floor.GOALS}
-    older, newer, partial = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
-    older.write_text(json.dumps({"profiles": {"baseline": {"phases": phases}}}))
-    newer.write_text(json.dumps({"profiles": {"mixed": {"phases": phases}}}))
     no_urlwatch = {p: {"policywatch": {}} for p in floor.GOALS}
-    partial.write_text(json.dumps({"profiles": {"mixed": {"phases": no_urlwatch}}}))
-    for age, path in enumerate((older, newer, partial)):
-        os.utime(path, (1_000_000 + age, 1_000_000 + age))
-    assert floor.newest_bench_result(tmp_path) == newer
+    results = {
+        "a.json": ("2026-12-04T09:00:00+00:00", {"baseline": {"phases": phases}}),
+        "z-older.json": ("2026-11-23T09:00:00+00:00", {"mixed": {"phases": phases}}),
+        "b-newest-partial.json": ("2026-12-05T09:00:00+00:00", {"mixed": {"phases": no_urlwatch}}),
+    }
+    for name, (date, profiles) in results.items():
+        (tmp_path / name).write_text(json.dumps({"date": date, "profiles": profiles}))
+        os.utime(tmp_path / name, (1_000_000, 1_000_000))  # a fresh clone: one modification time
+    (tmp_path / "floor.json").write_text(json.dumps({"date": "2026-12-06", "profiles": {"x": {}}}))
+    assert floor.newest_bench_result(tmp_path) == tmp_path / "a.json"
     with pytest.raises(SystemExit, match="run make bench first"):
         floor.newest_bench_result(tmp_path / "empty")
 
