@@ -126,12 +126,12 @@ def measure_steps(site: Site, pages: int) -> dict[str, float]:
     ms: dict[str, float] = {}
     ms["fetch"], results = _timed(urls, fetch)
     ms["site_per_request"] = (_process_cpu_s(site.proc.pid) - site_before) / (3 * pages) * 1000
-    htmls = [r.text for r in results if r.ok]
-    if len(htmls) != pages:
-        raise RuntimeError(f"{pages - len(htmls)} of {pages} pages failed: {results[0].error}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {pages} pages failed: {failed[0].url}: {failed[0].error}")
+    htmls = [r.text or "" for r in results]
     site.control("etag?on=1")
     validators = [(url, fetch(url)) for url in urls]  # the validators of the last answer
-    site.control("etag?on=0")
 
     def fetch_again(item: tuple[str, Any]) -> Any:
         url, first = item
@@ -139,7 +139,6 @@ def measure_steps(site: Site, pages: int) -> dict[str, float]:
             url, etag=first.etag, last_modified=first.last_modified, min_delay_s=0, allow_private=True
         )
 
-    site.control("etag?on=1")
     ms["fetch_304"], again = _timed(validators, fetch_again)  # a 304 leaves the validators as they were
     site.control("etag?on=0")
     if not all(r.not_modified for r in again):
