@@ -14,7 +14,7 @@ STEPS = {
     "fetch": 1.0,
     "fetch_304": 0.5,
     "parse": 0.25,
-    "complete": 0.125,
+    "parse_checked": 0.375,
     "evidence": 2.0,
     "soup": 8.0,
     "extract": 14.0,
